@@ -1,0 +1,99 @@
+using Berth.Linux.Interop;
+
+namespace Berth.Linux.Processes;
+
+/// <summary>Decoded wait status.</summary>
+public readonly record struct ExitStatus(int Code, int Signal)
+{
+    public static ExitStatus FromRaw(int status) =>
+        (status & 0x7f) == 0 ? new ExitStatus((status >> 8) & 0xff, 0) : new ExitStatus(0, status & 0x7f);
+
+    /// <summary>The shell convention: the exit code, or 128+signal.</summary>
+    public int ShellCode => Signal != 0 ? 128 + Signal : Code;
+}
+
+/// <summary>fork/exec/wait/kill and facts read from /proc.</summary>
+public static unsafe class Proc
+{
+    /// <summary>
+    /// fork(2). Call only from the main thread while no other thread runs managed code
+    /// (see docs/adr/0002): the child then runs straight-line code until execve or _exit.
+    /// </summary>
+    public static int Fork()
+    {
+        int pid = LibC.fork();
+        if (pid < 0) throw LinuxException.Last("fork");
+        return pid;
+    }
+
+    public static void Exit(int code) => LibC._exit(code);
+
+    /// <summary>Blocking wait for one child; retries on EINTR. Returns null on ECHILD.</summary>
+    public static ExitStatus? Wait(int pid)
+    {
+        int status;
+        while (true)
+        {
+            int rc = LibC.waitpid(pid, &status, Consts.__WALL);
+            if (rc == pid) return ExitStatus.FromRaw(status);
+            int err = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
+            if (rc < 0 && err == Consts.EINTR) continue;
+            if (rc < 0 && err == Consts.ECHILD) return null;
+            throw new LinuxException("waitpid", pid.ToString(), err);
+        }
+    }
+
+    /// <summary>waitpid(-1|pid, WNOHANG): (pid, status) or (0, default) if none has exited.</summary>
+    public static (int Pid, ExitStatus Status) TryWait(int pid)
+    {
+        int status;
+        int rc = LibC.waitpid(pid, &status, Consts.WNOHANG | Consts.__WALL);
+        return rc > 0 ? (rc, ExitStatus.FromRaw(status)) : (rc, default);
+    }
+
+    /// <summary>kill(2); returns the errno (0 on success).</summary>
+    public static int Kill(int pid, int signal) =>
+        LibC.kill(pid, signal) == 0 ? 0 : System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
+
+    public static bool Exists(int pid) => pid > 0 && (LibC.kill(pid, 0) == 0 ||
+        System.Runtime.InteropServices.Marshal.GetLastPInvokeError() == Consts.EPERM);
+
+    /// <summary>Field 22 of /proc/PID/stat (start time in clock ticks), or null if gone.</summary>
+    public static ulong? StartTime(int pid)
+    {
+        string text;
+        try { text = File.ReadAllText($"/proc/{pid}/stat"); }
+        catch (IOException) { return null; }
+        catch (UnauthorizedAccessException) { return null; }
+        // comm may contain spaces and parentheses: fields restart after the last ')'.
+        var rest = text[(text.LastIndexOf(')') + 2)..].Split(' ');
+        // rest[0] is field 3 (state); start time is field 22.
+        return rest.Length > 19 && ulong.TryParse(rest[19], out var v) ? v : null;
+    }
+
+    /// <summary>Process state letter from /proc/PID/stat (R, S, Z, ...), or null if gone.</summary>
+    public static char? State(int pid)
+    {
+        try
+        {
+            var text = File.ReadAllText($"/proc/{pid}/stat");
+            return text[text.LastIndexOf(')') + 2];
+        }
+        catch (IOException) { return null; }
+    }
+
+    public static void Prctl(int option, ulong a2 = 0, ulong a3 = 0, ulong a4 = 0, ulong a5 = 0, string what = "prctl")
+    {
+        if (LibC.prctl(option, a2, a3, a4, a5) != 0) throw LinuxException.Last(what, option.ToString());
+    }
+
+    /// <summary>Replaces the process image. Returns only by throwing.</summary>
+    public static void Exec(string path, IReadOnlyList<string> args, IReadOnlyList<string> env)
+    {
+        using var argv = new CStringArray(args);
+        using var envp = new CStringArray(env);
+        fixed (byte* p = CString.Of(path))
+            LibC.execve(p, argv.Pointer, envp.Pointer);
+        throw LinuxException.Last("exec", path);
+    }
+}
