@@ -1,0 +1,190 @@
+using System.Text.Json;
+using Berth.Oci;
+using Berth.Runtime;
+using Berth.Runtime.Lifecycle;
+using Berth.Runtime.Logging;
+using Berth.Runtime.State;
+
+namespace Berth.Cli.Runtime;
+
+/// <summary>The runc-compatible command line: global flags, then one command per handler.</summary>
+public static class RuntimeCli
+{
+    private const string Usage = """
+        berth-runtime: a runc-compatible OCI runtime
+
+        Usage: berth-runtime [global options] COMMAND [options] [arguments]
+
+        Commands:
+          create   create a container from a bundle (its process waits for start)
+          start    start a created container's process
+          run      create and start a container (foreground unless --detach)
+          state    print a container's state as JSON
+          kill     send a signal to a container's init (or --all processes)
+          delete   delete a container and everything it holds
+          list     list containers
+          spec     write a default config.json
+
+        Global options:
+          --root DIR          state directory (default /run/berth)
+          --log FILE          log file (default stderr)
+          --log-format FMT    text or json
+          --debug             debug logging
+          --systemd-cgroup    use systemd cgroups (not supported)
+          --version, -v       print the version
+          --help, -h          show this help
+        """;
+
+    public static int Dispatch(string[] args)
+    {
+        var g = new ArgParser()
+            .Option("root").Option("log").Option("log-format").Option("criu")
+            .Flag("debug").Flag("systemd-cgroup").Flag("rootless").Flag("version|v").Flag("help|h");
+        try
+        {
+            g.Parse(args);
+        }
+        catch (UsageError e)
+        {
+            Console.Error.WriteLine(e.Message);
+            return 1;
+        }
+        Log.FilePath = g.Get("log");
+        Log.Json = g.Get("log-format") switch
+        {
+            null or "text" => false,
+            "json" => true,
+            var f => Fail($"unknown log format \"{f}\" (text or json)"),
+        };
+        Log.DebugEnabled = g.Has("debug");
+        if (g.Has("version"))
+        {
+            Console.WriteLine($"berth-runtime version {Program.Version}\nspec: {Berth.Oci.Runtime.SpecVersion.Current}");
+            return 0;
+        }
+        if (g.Positional.Count == 0 || g.Has("help"))
+        {
+            Console.WriteLine(Usage);
+            return g.Positional.Count == 0 && !g.Has("help") ? 1 : 0;
+        }
+        var store = new StateStore(g.Get("root") ?? "/run/berth");
+        var cmd = g.Positional[0];
+        var rest = g.Positional.Skip(1).ToList();
+        try
+        {
+            if (g.Has("systemd-cgroup"))
+                throw new RuntimeError("--systemd-cgroup is not supported: berth manages cgroupfs directly (omit the flag)");
+            return cmd switch
+            {
+                "create" => CreateCmd(store, rest, run: false),
+                "run" => CreateCmd(store, rest, run: true),
+                "start" => Simple(rest, "start", id => Start.Execute(store, id)),
+                "state" => Simple(rest, "state", id => Console.WriteLine(Query.State(store, id))),
+                "kill" => KillCmd(store, rest),
+                "delete" => DeleteCmd(store, rest),
+                "list" => ListCmd(store, rest),
+                _ => throw new UsageError($"No help topic for '{cmd}'"),
+            };
+        }
+        catch (UsageError e)
+        {
+            Log.Error(e.Message);
+            return 1;
+        }
+        catch (RuntimeError e)
+        {
+            Log.Error(e.Message);
+            return e.ExitCode;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or Berth.Linux.LinuxException)
+        {
+            Log.Error(e.Message);
+            return 1;
+        }
+    }
+
+    private static bool Fail(string msg) => throw new UsageError(msg);
+
+    private static string OneId(List<string> rest, string cmd)
+    {
+        if (rest.Count < 1) throw new UsageError($"\"{cmd}\" requires exactly 1 argument(s)");
+        return rest[0];
+    }
+
+    private static int Simple(List<string> rest, string cmd, Action<string> action)
+    {
+        var p = new ArgParser().Flag("help|h").Parse(rest);
+        action(OneId(p.Positional, cmd));
+        return 0;
+    }
+
+    private static int CreateCmd(StateStore store, List<string> rest, bool run)
+    {
+        var p = new ArgParser()
+            .Option("bundle|b").Option("pid-file").Option("console-socket").Option("preserve-fds")
+            .Flag("no-pivot").Flag("no-new-keyring").Flag("detach|d").Flag("keep").Flag("no-subreaper")
+            .Parse(rest);
+        var id = OneId(p.Positional, run ? "run" : "create");
+        var o = new CreateOptions
+        {
+            Bundle = p.Get("bundle"),
+            PidFile = p.Get("pid-file"),
+            ConsoleSocket = p.Get("console-socket"),
+            NoPivot = p.Has("no-pivot"),
+            NoNewKeyring = p.Has("no-new-keyring"),
+            PreserveFds = p.GetInt("preserve-fds", 0),
+        };
+        if (!run)
+        {
+            Create.Execute(store, id, o);
+            return 0;
+        }
+        return Berth.Runtime.Lifecycle.Run.Execute(store, id, o, p.Has("detach"));
+    }
+
+    private static int KillCmd(StateStore store, List<string> rest)
+    {
+        var p = new ArgParser().Flag("all|a").Parse(rest);
+        var id = OneId(p.Positional, "kill");
+        var sig = Kill.ParseSignal(p.Positional.Count > 1 ? p.Positional[1] : null);
+        Kill.Execute(store, id, sig, p.Has("all"));
+        return 0;
+    }
+
+    private static int DeleteCmd(StateStore store, List<string> rest)
+    {
+        var p = new ArgParser().Flag("force|f").Parse(rest);
+        Delete.Execute(store, OneId(p.Positional, "delete"), p.Has("force"));
+        return 0;
+    }
+
+    private static int ListCmd(StateStore store, List<string> rest)
+    {
+        var p = new ArgParser().Option("format|f").Flag("quiet|q").Parse(rest);
+        var list = Query.List(store);
+        if (p.Has("quiet"))
+        {
+            foreach (var s in list) Console.WriteLine(s.Id);
+            return 0;
+        }
+        switch (p.Get("format") ?? "table")
+        {
+            case "json":
+                Console.WriteLine(list.Count == 0 ? "null" : JsonSerializer.Serialize(list, OciJson.Default.ListState));
+                return 0;
+            case "table":
+                var rows = list.Select(s => new[]
+                {
+                    s.Id, s.Pid.ToString(), s.Status, s.Bundle, s.Created.ToString("yyyy-MM-ddTHH:mm:ss.fffffffZ"), s.Owner,
+                }).ToList();
+                string[] head = ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"];
+                var widths = head.Select((h, i) => Math.Max(h.Length, rows.Select(r => r[i].Length).DefaultIfEmpty(0).Max()) + 3).ToArray();
+                Console.WriteLine(string.Concat(head.Select((h, i) => i == head.Length - 1 ? h : h.PadRight(widths[i]))));
+                foreach (var r in rows)
+                    Console.WriteLine(string.Concat(r.Select((v, i) => i == r.Length - 1 ? v : v.PadRight(widths[i]))));
+                return 0;
+            default:
+                throw new UsageError($"invalid format option \"{p.Get("format")}\" (table or json)");
+        }
+    }
+}

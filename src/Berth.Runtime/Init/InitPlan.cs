@@ -1,0 +1,78 @@
+using Berth.Linux.Namespaces;
+using Berth.Oci.Runtime;
+using Berth.Runtime.Spec;
+
+namespace Berth.Runtime.Init;
+
+/// <summary>
+/// Everything the init stages need, decided in the parent before any fork: the child runs
+/// straight-line code over this plan and makes no policy decisions of its own.
+/// </summary>
+public sealed class InitPlan
+{
+    public required string Id { get; init; }
+    public required string Bundle { get; init; }
+    public required string Rootfs { get; init; }
+    public required Oci.Runtime.Spec Spec { get; init; }
+
+    // Namespaces
+    public int UnshareFlags { get; set; }        // new namespaces other than user
+    public bool NewUserNs { get; set; }
+    public List<(NamespaceKind Kind, string Path)> Joins { get; } = [];
+    public List<IdMapping> UidMappings { get; } = [];
+    public List<IdMapping> GidMappings { get; } = [];
+    public bool NewPidNs => (UnshareFlags & Berth.Linux.Interop.Consts.CLONE_NEWPID) != 0;
+    public bool InUserNs => NewUserNs || Joins.Any(j => j.Kind == NamespaceKind.User);
+    public bool NewCgroupNs => (UnshareFlags & Berth.Linux.Interop.Consts.CLONE_NEWCGROUP) != 0;
+    public bool NewNetNs => (UnshareFlags & Berth.Linux.Interop.Consts.CLONE_NEWNET) != 0;
+
+    // Filesystem
+    public ulong RootPropagation { get; set; }
+    public List<MountPlan> Mounts { get; } = [];
+    public List<DevicePlan> Devices { get; } = [];
+    public bool CreateDefaultDevices { get; set; }
+    public List<string> MaskedPaths { get; } = [];
+    public List<string> ReadonlyPaths { get; } = [];
+    public List<KeyValuePair<string, string>> Sysctl { get; } = [];
+    public bool RootReadonly { get; set; }
+    public bool NoPivot { get; set; }
+    public string? Hostname { get; set; }
+    public string? Domainname { get; set; }
+    public string CgroupPath { get; set; } = "";
+
+    // Process
+    public List<string> Args { get; } = [];
+    public List<string> Env { get; } = [];
+    public string Cwd { get; set; } = "/";
+    public uint Uid { get; set; }
+    public uint Gid { get; set; }
+    public List<uint> AdditionalGids { get; } = [];
+    public uint Umask { get; set; } = 0x12; // 0022
+    public ulong CapBounding { get; set; }
+    public ulong CapEffective { get; set; }
+    public ulong CapPermitted { get; set; }
+    public ulong CapInheritable { get; set; }
+    public ulong CapAmbient { get; set; }
+    public int LastCap { get; set; }
+    public List<(int Resource, ulong Soft, ulong Hard)> Rlimits { get; } = [];
+    public bool NoNewPrivileges { get; set; }
+    public int? OomScoreAdj { get; set; }
+    public bool NoNewKeyring { get; set; }
+
+    // Plumbing
+    public string FifoPath { get; set; } = "";
+    public int PreserveFds { get; set; }
+    public bool Terminal { get; set; }
+    public int ConsoleSocketFd { get; set; } = -1;
+}
+
+public sealed class MountPlan
+{
+    public required string Destination { get; init; }
+    public required string Type { get; init; }   // "bind", "proc", "tmpfs", "cgroup", ...
+    public string? Source { get; init; }           // absolute for binds
+    public required ParsedMountOptions Options { get; init; }
+    public bool SourceIsDir { get; init; } = true;
+}
+
+public sealed record DevicePlan(string Path, char Type, long Major, long Minor, uint Mode, uint Uid, uint Gid);

@@ -1,0 +1,110 @@
+using System.Text;
+using Berth.Linux;
+using Berth.Linux.Cgroups;
+using Berth.Linux.Files;
+using Berth.Linux.Processes;
+using Berth.Oci.Runtime;
+
+namespace Berth.Runtime.Init;
+
+/// <summary>
+/// The parent side of container creation: forks the intermediate stage, places it in the
+/// cgroup, writes uid/gid maps, runs the runtime-namespace hooks when init asks, and returns
+/// once init reports "ready" (blocked on the exec fifo).
+/// </summary>
+public static class Launcher
+{
+    /// <summary>Callbacks into the lifecycle code, so this stays about processes.</summary>
+    public interface IHost
+    {
+        /// <summary>Init exists with this pid; record it. Returns the state JSON for hooks (status creating, created).</summary>
+        (string Creating, string Created) OnInitPid(int pid);
+        /// <summary>Runs prestart and createRuntime hooks.</summary>
+        void RunRuntimeHooks();
+    }
+
+    /// <summary>Starts the container's init and waits until it is ready. Returns its host pid.</summary>
+    public static int Launch(InitPlan plan, ICgroupManager? cgroup, IHost host)
+    {
+        // Init becomes our grandchild; as subreaper we can still reap it if setup fails (and `run` waits on it).
+        Proc.Prctl(Berth.Linux.Interop.Consts.PR_SET_CHILD_SUBREAPER, 1, what: "prctl(PR_SET_CHILD_SUBREAPER)");
+        var (parentEnd, childEnd) = Fd.SocketPair();
+        // The fork below must find every other thread parked in native code (docs/adr/0002).
+        GC.WaitForPendingFinalizers();
+        int child = Proc.Fork();
+        if (child == 0)
+        {
+            Fd.Close(parentEnd);
+            Intermediate.Run(plan, new SyncChannel(childEnd));
+            Proc.Exit(1);
+        }
+        Fd.Close(childEnd);
+        var sync = new SyncChannel(parentEnd);
+        int initPid = 0;
+        bool intermediateReaped = false;
+        try
+        {
+            cgroup?.AddProcess(child);
+            sync.Send("go");
+            while (true)
+            {
+                var msg = sync.Receive() ?? throw new RuntimeError(
+                    initPid == 0 ? "container init exited before it started (see errors above)" : "container init exited during setup");
+                switch (msg[0])
+                {
+                    case "userns":
+                        WriteIdMaps(child, plan);
+                        sync.Send("mapped");
+                        break;
+                    case "pid":
+                        initPid = int.Parse(msg[1]);
+                        Proc.Wait(child);
+                        intermediateReaped = true;
+                        break;
+                    case "hooks":
+                        var (creating, created) = host.OnInitPid(initPid);
+                        host.RunRuntimeHooks();
+                        sync.Send("hooksdone", creating, created);
+                        break;
+                    case "ready":
+                        return initPid;
+                    case "error":
+                        throw new RuntimeError(msg.Length > 2 ? $"{msg[1]}: {msg[2]}" : string.Join(' ', msg.Skip(1)));
+                    default:
+                        throw new RuntimeError($"container init sent an unknown message \"{msg[0]}\"");
+                }
+            }
+        }
+        catch
+        {
+            if (initPid > 0)
+            {
+                Proc.Kill(initPid, Signals.SIGKILL);
+                Proc.Wait(initPid);
+            }
+            if (!intermediateReaped)
+            {
+                Proc.Kill(child, Signals.SIGKILL);
+                Proc.Wait(child);
+            }
+            throw;
+        }
+        finally { sync.Close(); }
+    }
+
+    private static void WriteIdMaps(int pid, InitPlan plan)
+    {
+        static string Lines(List<IdMapping> maps) =>
+            string.Concat(maps.Select(m => $"{m.ContainerID} {m.HostID} {m.Size}\n"));
+        try
+        {
+            Fd.WriteFile($"/proc/{pid}/uid_map", Lines(plan.UidMappings));
+        }
+        catch (LinuxException e) { throw new RuntimeError($"linux.uidMappings: write uid_map: {LinuxException.Describe(e.Errno)}"); }
+        try
+        {
+            Fd.WriteFile($"/proc/{pid}/gid_map", Lines(plan.GidMappings));
+        }
+        catch (LinuxException e) { throw new RuntimeError($"linux.gidMappings: write gid_map: {LinuxException.Describe(e.Errno)}"); }
+    }
+}

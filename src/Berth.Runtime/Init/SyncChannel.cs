@@ -1,0 +1,55 @@
+using System.Text;
+using Berth.Linux.Files;
+
+namespace Berth.Runtime.Init;
+
+/// <summary>
+/// Line-based messages between the runtime parent and its init stages over one end of a
+/// socketpair: "go", "userns", "mapped", "pid N", "hooks", "hooksdone\tJSON\tJSON", "ready",
+/// "error\tSTEP\tMESSAGE". One message per line; tabs and newlines inside fields are flattened.
+/// </summary>
+public sealed class SyncChannel(int fd)
+{
+    public int Fd { get; private set; } = fd;
+
+    public void Send(string type, params string[] fields)
+    {
+        var sb = new StringBuilder(type);
+        foreach (var f in fields) sb.Append('\t').Append(f.Replace('\t', ' ').Replace('\n', ' '));
+        sb.Append('\n');
+        Berth.Linux.Files.Fd.WriteAll(Fd, Encoding.UTF8.GetBytes(sb.ToString()), "sync socket");
+    }
+
+    /// <summary>Next message split into fields, or null at EOF (the peer died or closed).</summary>
+    public string[]? Receive()
+    {
+        var buf = new List<byte>(64);
+        Span<byte> one = stackalloc byte[1];
+        while (true)
+        {
+            int n;
+            try { n = Berth.Linux.Files.Fd.Read(Fd, one); }
+            catch (Berth.Linux.LinuxException) { return null; }
+            if (n == 0) return buf.Count == 0 ? null : Split(buf);
+            if (one[0] == (byte)'\n') return Split(buf);
+            buf.Add(one[0]);
+        }
+    }
+
+    /// <summary>Receives and checks the message type; an "error" message or EOF throws.</summary>
+    public string[] Expect(string type, string waitingFor)
+    {
+        var msg = Receive() ?? throw new RuntimeError($"container init exited while {waitingFor}");
+        if (msg[0] == "error") throw new RuntimeError(msg.Length > 2 ? $"{msg[1]}: {msg[2]}" : string.Join(' ', msg.Skip(1)));
+        if (msg[0] != type) throw new RuntimeError($"container init sent \"{msg[0]}\" while {waitingFor}");
+        return msg;
+    }
+
+    private static string[] Split(List<byte> buf) => Encoding.UTF8.GetString(buf.ToArray()).Split('\t');
+
+    public void Close()
+    {
+        Berth.Linux.Files.Fd.Close(Fd);
+        Fd = -1;
+    }
+}

@@ -1,0 +1,146 @@
+using System.Text.Json;
+using Berth.Linux;
+using Berth.Linux.Cgroups;
+using Berth.Linux.Files;
+using Berth.Linux.Interop;
+using Berth.Linux.Processes;
+using Berth.Oci;
+using Berth.Runtime.Hooks;
+using Berth.Runtime.Init;
+using Berth.Runtime.Spec;
+using Berth.Runtime.State;
+
+namespace Berth.Runtime.Lifecycle;
+
+public sealed class CreateOptions
+{
+    public string? Bundle { get; init; }
+    public string? PidFile { get; init; }
+    public string? ConsoleSocket { get; init; }
+    public bool NoPivot { get; init; }
+    public bool NoNewKeyring { get; init; }
+    public int PreserveFds { get; init; }
+}
+
+/// <summary>`create`: validate, plan, then set up the container and leave its init blocked on the exec fifo.</summary>
+public static class Create
+{
+    public static Container Execute(StateStore store, string id, CreateOptions o)
+    {
+        StateStore.ValidateId(id);
+        if (store.Exists(id)) throw new RuntimeError($"container with id \"{id}\" already exists");
+        var bundle = Path.GetFullPath(o.Bundle is { Length: > 0 } ? o.Bundle : Directory.GetCurrentDirectory());
+        if (!Directory.Exists(bundle)) throw new RuntimeError($"bundle {bundle} does not exist");
+
+        Oci.Runtime.Spec spec;
+        InitPlan plan;
+        CgroupResources resources;
+        string cgPath;
+        try
+        {
+            spec = SpecLoader.Load(bundle);
+            SpecValidator.Validate(spec, bundle);
+            var rootfs = SpecValidator.RootfsPath(spec, bundle);
+            if (!Directory.Exists(rootfs)) throw new SpecException($"root.path: rootfs {rootfs} does not exist");
+            cgPath = CgroupSetup.ResolvePath(spec.Linux?.CgroupsPath, id);
+            resources = CgroupSetup.Resources(spec.Linux?.Resources);
+            plan = PlanBuilder.Build(spec, id, bundle, rootfs, new PlanBuilder.Options
+            {
+                FifoPath = store.FifoPath(id),
+                PreserveFds = o.PreserveFds,
+                NoPivot = o.NoPivot,
+                NoNewKeyring = o.NoNewKeyring,
+                CgroupPath = cgPath,
+                LastCap = Berth.Linux.Security.Capabilities.LastCap(),
+            });
+        }
+        catch (SpecException e) { throw new RuntimeError(e.Message); }
+        if (plan.Terminal && o.ConsoleSocket is null)
+            throw new RuntimeError("process.terminal: true needs --console-socket (or set terminal to false)");
+
+        store.CreateDir(id);
+        ICgroupManager? cgroup = null;
+        try
+        {
+            // No flock here: the state dir was created exclusively above, and a lock fd would be
+            // inherited by the forked init and outlive this command.
+            MakeFifo(store.FifoPath(id));
+            File.Copy(Path.Combine(bundle, "config.json"), store.ConfigPath(id));
+            var record = new ContainerRecord
+            {
+                Id = id, Bundle = bundle, Rootfs = plan.Rootfs, Created = DateTime.UtcNow,
+                Owner = Owner(), Status = "creating", CgroupPath = cgPath, Annotations = spec.Annotations,
+            };
+            store.Save(record);
+            cgroup = CgroupSetup.Open(cgPath);
+            cgroup?.Create();
+            cgroup?.Apply(resources);
+
+            var host = new Host(store, record, spec);
+            int pid = Launcher.Launch(plan, cgroup, host);
+            record.InitPid = pid;
+            record.InitStartTime = Proc.StartTime(pid) ?? 0;
+            record.Status = "created";
+            store.Save(record);
+            if (o.PidFile is not null) WritePidFile(o.PidFile, pid);
+            return new Container(store, record);
+        }
+        catch (Exception e)
+        {
+            try { cgroup?.Destroy(); } catch (Exception ce) { Logging.Log.Warn($"cleanup: {ce.Message}"); }
+            store.Remove(id);
+            if (e is RuntimeError) throw;
+            if (e is LinuxException or CgroupException or IOException or SpecException) throw new RuntimeError(e.Message);
+            throw;
+        }
+    }
+
+    private sealed class Host(StateStore store, ContainerRecord record, Oci.Runtime.Spec spec) : Launcher.IHost
+    {
+        public (string Creating, string Created) OnInitPid(int pid)
+        {
+            record.InitPid = pid;
+            record.InitStartTime = Proc.StartTime(pid) ?? 0;
+            store.Save(record);
+            var c = new Container(store, record);
+            return (StateJson(c, "creating"), StateJson(c, "created"));
+        }
+
+        public void RunRuntimeHooks()
+        {
+            var state = StateJson(new Container(store, record), "creating");
+            HookRunner.RunAll(spec.Hooks?.Prestart, state, "prestart");
+            HookRunner.RunAll(spec.Hooks?.CreateRuntime, state, "createRuntime");
+        }
+    }
+
+    public static string StateJson(Container c, string status) =>
+        JsonSerializer.Serialize(c.ToOciState(status), OciJson.Default.State);
+
+    private static unsafe void MakeFifo(string path)
+    {
+        fixed (byte* p = CString.Of(path))
+            if (LibC.mkfifo(p, 0x192 /* 0622 */) != 0) throw LinuxException.Last("mkfifo", path);
+    }
+
+    private static void WritePidFile(string path, int pid)
+    {
+        var full = Path.GetFullPath(path);
+        AtomicFile.Write(full, System.Text.Encoding.ASCII.GetBytes(pid.ToString()));
+    }
+
+    private static string Owner()
+    {
+        var uid = LibC.geteuid();
+        try
+        {
+            foreach (var line in File.ReadLines("/etc/passwd"))
+            {
+                var f = line.Split(':');
+                if (f.Length > 2 && f[2] == uid.ToString()) return f[0];
+            }
+        }
+        catch (IOException) { }
+        return uid.ToString();
+    }
+}

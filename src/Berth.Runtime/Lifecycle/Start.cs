@@ -1,0 +1,56 @@
+using Berth.Linux;
+using Berth.Linux.Interop;
+using Berth.Runtime.Hooks;
+using Berth.Runtime.State;
+
+namespace Berth.Runtime.Lifecycle;
+
+/// <summary>`start`: releases a created container's init through the exec fifo.</summary>
+public static class Start
+{
+    public static unsafe void Execute(StateStore store, string id)
+    {
+        var c = Container.Load(store, id);
+        using (store.LockContainer(id))
+        {
+            switch (c.Status())
+            {
+                case "created": break;
+                case "stopped": throw new RuntimeError("cannot start a container that has stopped");
+                case "running": throw new RuntimeError("cannot start an already running container");
+                case var s: throw new RuntimeError($"cannot start a container in the {s} state");
+            }
+            var fifo = store.FifoPath(id);
+            int fd;
+            fixed (byte* p = CString.Of(fifo)) fd = LibC.open(p, Consts.O_WRONLY | Consts.O_NONBLOCK | Consts.O_CLOEXEC, 0);
+            if (fd < 0)
+            {
+                var err = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
+                throw new RuntimeError(err == Consts.ENXIO ? "container init is not waiting to start (it has exited)"
+                    : $"open exec fifo {fifo}: {LinuxException.Describe(err)}");
+            }
+            byte zero = (byte)'0';
+            try
+            {
+                if (LibC.write(fd, &zero, 1) != 1) throw LinuxException.Last("write exec fifo", fifo);
+            }
+            finally { LibC.close(fd); }
+            File.Delete(fifo);
+            c.Record.Status = "running";
+            store.Save(c.Record);
+        }
+        var state = Create.StateJson(c, "running");
+        try { HookRunner.RunAll(LoadHooks(store, id)?.Poststart, state, "poststart"); }
+        catch (RuntimeError e) { Logging.Log.Warn(e.Message); }
+    }
+
+    internal static Oci.Runtime.Hooks? LoadHooks(StateStore store, string id)
+    {
+        try
+        {
+            var text = File.ReadAllText(store.ConfigPath(id));
+            return System.Text.Json.JsonSerializer.Deserialize(text, Oci.OciJson.Default.Spec)?.Hooks;
+        }
+        catch (Exception e) when (e is IOException or System.Text.Json.JsonException) { return null; }
+    }
+}

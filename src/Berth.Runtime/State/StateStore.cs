@@ -1,0 +1,102 @@
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Berth.Linux.Files;
+using Berth.Linux.Interop;
+
+namespace Berth.Runtime.State;
+
+/// <summary>
+/// The runtime's state root (--root, default /run/berth): one directory per container holding
+/// state.json (written atomically), config.json (the spec it was created from), exec.fifo
+/// while it waits for `start`, and a lock file serialising operations on it.
+/// </summary>
+public sealed partial class StateStore(string root)
+{
+    public string Root { get; } = root;
+
+    [GeneratedRegex(@"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")]
+    private static partial Regex IdPattern();
+
+    public static void ValidateId(string id)
+    {
+        if (string.IsNullOrEmpty(id)) throw new RuntimeError("container id cannot be empty");
+        if (id.Length > 1024 || !IdPattern().IsMatch(id) || id is "." or "..")
+            throw new RuntimeError($"invalid container id \"{id}\": use letters, digits, '_', '.', '+' and '-'");
+    }
+
+    public string Dir(string id) => Path.Combine(Root, id);
+    public string FifoPath(string id) => Path.Combine(Dir(id), "exec.fifo");
+    public string ConfigPath(string id) => Path.Combine(Dir(id), "config.json");
+    private string StatePath(string id) => Path.Combine(Dir(id), "state.json");
+
+    /// <summary>Creates the container's directory; fails if the id is taken.</summary>
+    public void CreateDir(string id)
+    {
+        ValidateId(id);
+        Directory.CreateDirectory(Root, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        var dir = Dir(id);
+        if (Directory.Exists(dir)) throw new RuntimeError($"container with id \"{id}\" already exists");
+        try
+        {
+            Directory.CreateDirectory(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
+                | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute);
+        }
+        catch (IOException e) { throw new RuntimeError($"create state directory {dir}: {e.Message}"); }
+    }
+
+    public bool Exists(string id) => File.Exists(StatePath(id)) || Directory.Exists(Dir(id));
+
+    public ContainerRecord Load(string id)
+    {
+        ValidateId(id);
+        var path = StatePath(id);
+        string text;
+        try { text = File.ReadAllText(path); }
+        catch (DirectoryNotFoundException) { throw new RuntimeError("container does not exist"); }
+        catch (FileNotFoundException)
+        {
+            if (Directory.Exists(Dir(id))) return new ContainerRecord { Id = id, Status = "creating" };
+            throw new RuntimeError("container does not exist");
+        }
+        try { return JsonSerializer.Deserialize(text, StateJson.Default.ContainerRecord) ?? throw new JsonException("empty"); }
+        catch (JsonException e) { throw new RuntimeError($"state of container \"{id}\" is corrupt ({path}): {e.Message}"); }
+    }
+
+    public void Save(ContainerRecord record) =>
+        AtomicFile.Write(StatePath(record.Id), JsonSerializer.SerializeToUtf8Bytes(record, StateJson.Default.ContainerRecord));
+
+    public IEnumerable<string> Ids()
+    {
+        if (!Directory.Exists(Root)) return [];
+        return Directory.GetDirectories(Root).Select(Path.GetFileName).Where(n => n is not null && !n.StartsWith('.'))!
+            .Order(StringComparer.Ordinal)!;
+    }
+
+    public void Remove(string id)
+    {
+        var dir = Dir(id);
+        try { Directory.Delete(dir, recursive: true); }
+        catch (DirectoryNotFoundException) { }
+    }
+
+    /// <summary>Takes an exclusive flock on the container's lock file; dispose to release.</summary>
+    public Lock LockContainer(string id) => new(Path.Combine(Dir(id), "lock"));
+
+    public sealed class Lock : IDisposable
+    {
+        private int _fd;
+
+        public Lock(string path)
+        {
+            _fd = Fd.TryOpen(path, Consts.O_RDWR | Consts.O_CREAT, 0x180);
+            if (_fd < 0) throw new RuntimeError("container does not exist");
+            if (LibC.flock(_fd, Consts.LOCK_EX) != 0) throw Berth.Linux.LinuxException.Last("flock", path);
+        }
+
+        public void Dispose()
+        {
+            if (_fd >= 0) LibC.close(_fd);
+            _fd = -1;
+        }
+    }
+}
