@@ -4,10 +4,12 @@ using Berth.Oci.Runtime;
 
 namespace Berth.Oci;
 
+// Keys match case-insensitively on read, as Go's encoding/json (runc, containerd) does.
 /// <summary>Source-generated JSON for every OCI document berth reads or writes (NativeAOT safe).</summary>
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull, WriteIndented = false,
-    ReadCommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true)]
+    ReadCommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true,
+    PropertyNameCaseInsensitive = true)]
 [JsonSerializable(typeof(Spec))]
 [JsonSerializable(typeof(State))]
 [JsonSerializable(typeof(Process))]

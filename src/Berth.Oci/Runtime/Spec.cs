@@ -74,6 +74,9 @@ public sealed class Scheduler
     public int? Nice { get; set; }
     public int? Priority { get; set; }
     public List<string>? Flags { get; set; }
+    public ulong? Runtime { get; set; }
+    public ulong? Deadline { get; set; }
+    public ulong? Period { get; set; }
 }
 
 public sealed class IoPriority
@@ -138,6 +141,7 @@ public sealed class Linux
     public string? CgroupsPath { get; set; }
     public List<LinuxNamespace>? Namespaces { get; set; }
     public List<Device>? Devices { get; set; }
+    public Dictionary<string, NetDevice>? NetDevices { get; set; }
     public Seccomp? Seccomp { get; set; }
     public string? RootfsPropagation { get; set; }
     public List<string>? MaskedPaths { get; set; }
@@ -145,6 +149,29 @@ public sealed class Linux
     public string? MountLabel { get; set; }
     public Personality? Personality { get; set; }
     public Dictionary<string, TimeOffset>? TimeOffsets { get; set; }
+    public IntelRdt? IntelRdt { get; set; }
+    public MemoryPolicy? MemoryPolicy { get; set; }
+}
+
+public sealed class NetDevice
+{
+    public string? Name { get; set; }
+}
+
+public sealed class IntelRdt
+{
+    public string? ClosID { get; set; }
+    public List<string>? Schemata { get; set; }
+    public string? L3CacheSchema { get; set; }
+    public string? MemBwSchema { get; set; }
+    public bool EnableMonitoring { get; set; }
+}
+
+public sealed class MemoryPolicy
+{
+    public string Mode { get; set; } = "";
+    public string? Nodes { get; set; }
+    public List<string>? Flags { get; set; }
 }
 
 public sealed class TimeOffset
@@ -184,7 +211,27 @@ public sealed class Resources
     public Pids? Pids { get; set; }
     public BlockIo? BlockIO { get; set; }
     public List<HugepageLimit>? HugepageLimits { get; set; }
+    public NetworkCgroup? Network { get; set; }
+    public Dictionary<string, Rdma>? Rdma { get; set; }
     public Dictionary<string, string>? Unified { get; set; }
+}
+
+public sealed class NetworkCgroup
+{
+    public uint? ClassID { get; set; }
+    public List<InterfacePriority>? Priorities { get; set; }
+}
+
+public sealed class InterfacePriority
+{
+    public string Name { get; set; } = "";
+    public uint Priority { get; set; }
+}
+
+public sealed class Rdma
+{
+    public uint? HcaHandles { get; set; }
+    public uint? HcaObjects { get; set; }
 }
 
 public sealed class DeviceCgroup
@@ -231,6 +278,26 @@ public sealed class BlockIo
 {
     public ushort? Weight { get; set; }
     public ushort? LeafWeight { get; set; }
+    public List<WeightDevice>? WeightDevice { get; set; }
+    public List<ThrottleDevice>? ThrottleReadBpsDevice { get; set; }
+    public List<ThrottleDevice>? ThrottleWriteBpsDevice { get; set; }
+    public List<ThrottleDevice>? ThrottleReadIOPSDevice { get; set; }
+    public List<ThrottleDevice>? ThrottleWriteIOPSDevice { get; set; }
+}
+
+public sealed class WeightDevice
+{
+    public long Major { get; set; }
+    public long Minor { get; set; }
+    public ushort? Weight { get; set; }
+    public ushort? LeafWeight { get; set; }
+}
+
+public sealed class ThrottleDevice
+{
+    public long Major { get; set; }
+    public long Minor { get; set; }
+    public ulong Rate { get; set; }
 }
 
 public sealed class HugepageLimit

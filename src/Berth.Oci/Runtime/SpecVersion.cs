@@ -12,8 +12,13 @@ public static class SpecVersion
         var core = version.Split('-', '+')[0];
         var parts = core.Split('.');
         if (parts.Length != 3) return false;
-        if (!int.TryParse(parts[0], out var major) || !int.TryParse(parts[1], out var minor) || !int.TryParse(parts[2], out _))
-            return false;
-        return major == 1 && minor is >= 0 and <= 3;
+        if (!parts.All(IsNumber)) return false;
+        return int.Parse(parts[0]) == 1 && int.Parse(parts[1]) is >= 0 and <= 3;
     }
+
+    /// <summary>The message for an unsupported version, naming what is accepted.</summary>
+    public static string Supported => "1.0.x, 1.1.x, 1.2.x and 1.3.x";
+
+    // SemVer numeric identifiers: digits only (no sign, no spaces), short enough for int.
+    private static bool IsNumber(string s) => s.Length is > 0 and < 10 && s.All(char.IsAsciiDigit);
 }
