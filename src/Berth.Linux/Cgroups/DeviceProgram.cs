@@ -47,6 +47,15 @@ public static unsafe class DeviceProgram
         }
     }
 
+    /// <summary>Ids of the device programs attached directly to <paramref name="cgroupDir"/> (inspection, leak checks).</summary>
+    public static IReadOnlyList<uint> AttachedIds(string cgroupDir)
+    {
+        int dirFd = Fd.TryOpen(cgroupDir, Consts.O_RDONLY | Consts.O_DIRECTORY);
+        if (dirFd < 0) throw Error("open", cgroupDir);
+        try { return Query(dirFd, cgroupDir); }
+        finally { Fd.Close(dirFd); }
+    }
+
     private static int Load(byte[] insns, string cgroupDir)
     {
         var license = "Apache-2.0\0"u8.ToArray();
