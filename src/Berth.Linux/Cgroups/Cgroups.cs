@@ -6,7 +6,42 @@ public static partial class Cgroups
     /// <summary>
     /// The manager for <paramref name="path"/> (relative to the hierarchy roots) under
     /// <paramref name="mountRoot"/> (normally /sys/fs/cgroup; tests point it at a temp tree).
+    /// v2 when <c>mountRoot/cgroup.controllers</c> exists; otherwise v1, one hierarchy per
+    /// subdirectory (a cgroup2 mount among them, like a hybrid host's <c>unified</c>, is joined best effort).
     /// </summary>
     public static ICgroupManager For(string path, string mountRoot = "/sys/fs/cgroup") =>
-        throw new PlatformNotSupportedException("cgroup managers are not written yet");
+        For(path, mountRoot, CgroupFs.Instance);
+
+    internal static ICgroupManager For(string path, string mountRoot, ICgroupFs fs)
+    {
+        var normalized = Normalize(path);
+        if (fs.FileExists(Path.Combine(mountRoot, "cgroup.controllers")))
+            return new CgroupV2Manager(normalized, mountRoot, fs);
+        var (hierarchies, unified) = V1Hierarchy.Discover(mountRoot, fs);
+        if (hierarchies.Count == 0)
+            throw new CgroupException($"cgroup: no cgroup hierarchies under {mountRoot} (neither cgroup2 nor v1 controllers are mounted)");
+        return new CgroupV1Manager(normalized, hierarchies, unified, fs);
+    }
+
+    /// <summary>True when <paramref name="mountRoot"/> is a cgroup2 (unified) mount.</summary>
+    public static bool IsUnified(string mountRoot = "/sys/fs/cgroup") =>
+        File.Exists(Path.Combine(mountRoot, "cgroup.controllers"));
+
+    /// <summary>
+    /// "/berth/x", "berth/x/" and "/berth//x" all become "/berth/x". Rejects ".." (a path must not
+    /// climb out of the hierarchy) and the root itself (limits on the root cgroup would hit the host).
+    /// </summary>
+    public static string Normalize(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        if (path.Contains('\0')) throw new CgroupException($"cgroup: path \"{path.Replace("\0", "\\0")}\" contains a NUL byte");
+        var parts = new List<string>();
+        foreach (var part in path.Split('/', StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (part == "..") throw new CgroupException($"cgroup: path \"{path}\" must not contain \"..\"");
+            if (part != ".") parts.Add(part);
+        }
+        if (parts.Count == 0) throw new CgroupException($"cgroup: path \"{path}\" names the root cgroup; a container needs its own");
+        return "/" + string.Join('/', parts);
+    }
 }

@@ -38,7 +38,11 @@ public interface ICgroupManager
     IReadOnlyList<string> Directories { get; }
 }
 
-public sealed class CgroupException(string message, Exception? inner = null) : Exception(message, inner);
+public sealed class CgroupException(string message, Exception? inner = null, int errno = 0) : Exception(message, inner)
+{
+    /// <summary>The errno behind the failure, 0 when it was not a failed system call.</summary>
+    public int Errno { get; } = errno;
+}
 
 /// <summary>Resource limits in cgroup terms (the runtime maps the OCI spec onto this).</summary>
 public sealed class CgroupResources

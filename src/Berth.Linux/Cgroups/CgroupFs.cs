@@ -1,0 +1,116 @@
+using System.Runtime.InteropServices;
+using System.Text;
+using Berth.Linux.Interop;
+
+namespace Berth.Linux.Cgroups;
+
+/// <summary>
+/// The file operations the managers make, behind a seam so tests can record their order
+/// (write order matters: memsw before limit when raising, period before quota).
+/// </summary>
+internal interface ICgroupFs
+{
+    bool FileExists(string path);
+    bool DirExists(string path);
+    /// <summary>The file's content, or null if it does not exist.</summary>
+    string? TryRead(string path);
+    /// <summary>One write(2) of <paramref name="value"/>; throws a <see cref="CgroupException"/> naming file and value.</summary>
+    void Write(string path, string value);
+    /// <summary>mkdir -p; throws a <see cref="CgroupException"/> naming the directory.</summary>
+    void MkdirAll(string path);
+    /// <summary>rmdir(2); 0 on success, else the errno.</summary>
+    int Rmdir(string path);
+    IEnumerable<string> SubDirectories(string path);
+}
+
+/// <summary>The real thing: libc calls, errors carrying errno and the object.</summary>
+internal sealed unsafe class CgroupFs : ICgroupFs
+{
+    public static readonly CgroupFs Instance = new();
+
+    public bool FileExists(string path) => File.Exists(path);
+
+    public bool DirExists(string path) => Directory.Exists(path);
+
+    public string? TryRead(string path)
+    {
+        int fd;
+        fixed (byte* p = CString.Of(path)) fd = LibC.open(p, Consts.O_RDONLY | Consts.O_CLOEXEC, 0);
+        if (fd < 0)
+        {
+            int errno = Marshal.GetLastPInvokeError();
+            if (errno == Consts.ENOENT) return null;
+            throw new CgroupException($"cgroup: open {path}: {LinuxException.Describe(errno)}", errno: errno);
+        }
+        try
+        {
+            var buf = new byte[8192];
+            var sb = new StringBuilder();
+            while (true)
+            {
+                nint n;
+                fixed (byte* b = buf) n = LibC.read(fd, b, buf.Length);
+                if (n < 0)
+                {
+                    int errno = Marshal.GetLastPInvokeError();
+                    if (errno == Consts.EINTR) continue;
+                    throw new CgroupException($"cgroup: read {path}: {LinuxException.Describe(errno)}", errno: errno);
+                }
+                if (n == 0) break;
+                sb.Append(Encoding.UTF8.GetString(buf, 0, (int)n));
+            }
+            return sb.ToString();
+        }
+        finally { LibC.close(fd); }
+    }
+
+    public void Write(string path, string value)
+    {
+        // cgroupfs wants the whole value in one write(2): a short write would be a different value.
+        int fd;
+        fixed (byte* p = CString.Of(path)) fd = LibC.open(p, Consts.O_WRONLY | Consts.O_TRUNC | Consts.O_CLOEXEC, 0);
+        if (fd < 0) throw WriteError(path, value, Marshal.GetLastPInvokeError());
+        try
+        {
+            var bytes = Encoding.UTF8.GetBytes(value);
+            while (true)
+            {
+                nint n;
+                fixed (byte* b = bytes) n = LibC.write(fd, b, bytes.Length);
+                if (n >= 0) return;
+                int errno = Marshal.GetLastPInvokeError();
+                if (errno != Consts.EINTR) throw WriteError(path, value, errno);
+            }
+        }
+        finally { LibC.close(fd); }
+    }
+
+    internal static CgroupException WriteError(string path, string value, int errno) =>
+        new($"cgroup: write \"{value}\" to {path}: {LinuxException.Describe(errno)}", errno: errno);
+
+    public void MkdirAll(string path)
+    {
+        if (Directory.Exists(path)) return;
+        var parent = System.IO.Path.GetDirectoryName(path);
+        if (!string.IsNullOrEmpty(parent) && parent != path) MkdirAll(parent);
+        fixed (byte* p = CString.Of(path))
+        {
+            if (LibC.mkdirat(Consts.AT_FDCWD, p, 0x1ed /* 0755 */) == 0) return;
+            int errno = Marshal.GetLastPInvokeError();
+            if (errno == Consts.EEXIST && Directory.Exists(path)) return;
+            throw new CgroupException($"cgroup: mkdir {path}: {LinuxException.Describe(errno)}", errno: errno);
+        }
+    }
+
+    public int Rmdir(string path)
+    {
+        fixed (byte* p = CString.Of(path))
+            return LibC.unlinkat(Consts.AT_FDCWD, p, Consts.AT_REMOVEDIR) == 0 ? 0 : Marshal.GetLastPInvokeError();
+    }
+
+    public IEnumerable<string> SubDirectories(string path)
+    {
+        try { return Directory.GetDirectories(path); }
+        catch (DirectoryNotFoundException) { return []; }
+    }
+}
