@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Berth.Oci.Runtime;
+using Berth.Oci.Seccomp;
 
 namespace Berth.Oci;
 
@@ -15,6 +16,8 @@ namespace Berth.Oci;
 [JsonSerializable(typeof(Process))]
 [JsonSerializable(typeof(List<State>))]
 [JsonSerializable(typeof(Resources))]
+[JsonSerializable(typeof(SeccompProfile))]
+[JsonSerializable(typeof(ContainerProcessState))]
 public sealed partial class OciJson : JsonSerializerContext
 {
     private static OciJson? _indented;
