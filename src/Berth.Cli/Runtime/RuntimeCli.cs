@@ -83,6 +83,7 @@ public static class RuntimeCli
                 "kill" => KillCmd(store, rest),
                 "delete" => DeleteCmd(store, rest),
                 "list" => ListCmd(store, rest),
+                "spec" => SpecCmd(rest),
                 _ => throw new UsageError($"No help topic for '{cmd}'"),
             };
         }
@@ -125,6 +126,8 @@ public static class RuntimeCli
             .Flag("no-pivot").Flag("no-new-keyring").Flag("detach|d").Flag("keep").Flag("no-subreaper")
             .Parse(rest);
         var id = OneId(p.Positional, run ? "run" : "create");
+        // The init will sit in the container's pid namespace: run it from a sealed copy (CVE-2019-5736).
+        Berth.Linux.Processes.SealedExe.Reexec(Environment.GetCommandLineArgs());
         var o = new CreateOptions
         {
             Bundle = p.Get("bundle"),
@@ -155,6 +158,18 @@ public static class RuntimeCli
     {
         var p = new ArgParser().Flag("force|f").Parse(rest);
         Delete.Execute(store, OneId(p.Positional, "delete"), p.Has("force"));
+        return 0;
+    }
+
+    private static int SpecCmd(List<string> rest)
+    {
+        var p = new ArgParser().Option("bundle|b").Flag("rootless").Parse(rest);
+        var dir = p.Get("bundle") ?? Directory.GetCurrentDirectory();
+        var path = Path.Combine(dir, "config.json");
+        if (File.Exists(path)) throw new RuntimeError($"File {path} exists. Remove it first");
+        var spec = Berth.Runtime.Spec.DefaultSpec.Create(p.Has("rootless"),
+            Berth.Linux.Interop.LibC.geteuid(), Berth.Linux.Interop.LibC.getegid());
+        File.WriteAllText(path, JsonSerializer.Serialize(spec, OciJson.Indented.Spec) + "\n");
         return 0;
     }
 

@@ -15,6 +15,7 @@ public static unsafe partial class LibC
     [LibraryImport(Lib, SetLastError = true)] public static partial int fork();
     [LibraryImport(Lib, EntryPoint = "_exit")] public static partial void _exit(int status);
     [LibraryImport(Lib, SetLastError = true)] public static partial int execve(byte* path, byte** argv, byte** envp);
+    [LibraryImport(Lib, SetLastError = true)] public static partial int execveat(int dirfd, byte* path, byte** argv, byte** envp, int flags);
     [LibraryImport(Lib, SetLastError = true)] public static partial int waitpid(int pid, int* status, int options);
     [LibraryImport(Lib, SetLastError = true)] public static partial int kill(int pid, int sig);
     [LibraryImport(Lib)] public static partial int getpid();

@@ -24,53 +24,60 @@ internal static class ContainerInit
         int fifo;
         try
         {
-            step = "setsid";
+            step = "setsid"; Logging.Timing.Mark(step);
             LibC.setsid();
             if (!plan.InUserNs) Proc.Prctl(Consts.PR_SET_DUMPABLE, 0, what: "prctl(PR_SET_DUMPABLE)");
             LibC.umask(0);
             if (!plan.NoNewKeyring) JoinSessionKeyring(plan.Id);
 
-            step = "prepare rootfs";
+            step = "prepare rootfs"; Logging.Timing.Mark(step);
             MountSetup.PrepareRoot(plan);
             int rootFd = Fd.Open(plan.Rootfs, Consts.O_PATH | Consts.O_DIRECTORY);
-            step = "mount";
+            step = "mount"; Logging.Timing.Mark(step);
             MountSetup.MountAll(plan, rootFd);
-            step = "create devices";
+            step = "create devices"; Logging.Timing.Mark(step);
             Devices.Create(plan, rootFd);
             Devices.PtmxLink(rootFd);
             LibC.close(rootFd);
 
-            step = "open exec fifo";
-            // O_RDWR never blocks on a FIFO; the read below blocks until `start` writes.
-            fifo = Fd.Open(plan.FifoPath, Consts.O_RDWR);
+            // The parent opened the fifo O_RDWR (never blocks); the read below blocks until `start` writes.
+            fifo = plan.FifoFd;
+            step = "create cwd"; Logging.Timing.Mark(step);
+            CreateCwd(plan);
 
-            step = "hooks";
+            step = "hooks"; Logging.Timing.Mark(step);
             sync.Send("hooks");
             var states = sync.Expect("hooksdone", "waiting for the runtime's hooks");
             startHooksState = states.Length > 2 ? states[2] : "";
             HookRunner.RunAll(plan.Spec.Hooks?.CreateContainer, states.Length > 1 ? states[1] : "", "createContainer");
 
-            step = "pivot_root";
+            step = "pivot_root"; Logging.Timing.Mark(step);
             RootfsFinalize.PivotRoot(plan);
-            step = "sysctl";
+            step = "sysctl"; Logging.Timing.Mark(step);
             RootfsFinalize.Sysctls(plan);
-            step = "hostname";
+            step = "hostname"; Logging.Timing.Mark(step);
             RootfsFinalize.Names(plan);
-            step = "readonly paths";
+            step = "readonly paths"; Logging.Timing.Mark(step);
             RootfsFinalize.ReadonlyPaths(plan);
-            step = "masked paths";
+            step = "masked paths"; Logging.Timing.Mark(step);
             RootfsFinalize.MaskedPaths(plan);
-            step = "readonly rootfs";
+            step = "readonly rootfs"; Logging.Timing.Mark(step);
             RootfsFinalize.RootReadonly(plan);
-            step = "rlimits";
+            step = "rlimits"; Logging.Timing.Mark(step);
             ProcessSetup.Rlimits(plan);
             ProcessSetup.OomScoreAdj(plan);
-            step = "credentials";
+            if (plan.Seccomp is not null && !plan.NoNewPrivileges)
+            {
+                // Without no_new_privs the kernel wants CAP_SYS_ADMIN to load a filter: load it
+                // while init still has it, before the capability sets are reduced.
+                step = "seccomp"; Logging.Timing.Mark(step);
+                LoadSeccomp(plan);
+            }
+            step = "credentials"; Logging.Timing.Mark(step);
             ProcessSetup.Credentials(plan);
-            step = "cwd";
-            try { Mount.Chdir(plan.Cwd); }
-            catch (LinuxException e) { throw new RuntimeError($"process.cwd: chdir to {plan.Cwd}: {LinuxException.Describe(e.Errno)}"); }
-            step = "find executable";
+            step = "cwd"; Logging.Timing.Mark(step);
+            EnterCwd(plan);
+            step = "find executable"; Logging.Timing.Mark(step);
             exe = ProcessSetup.ResolveExecutable(plan);
             if (plan.NoNewPrivileges) Proc.Prctl(Consts.PR_SET_NO_NEW_PRIVS, 1, what: "prctl(PR_SET_NO_NEW_PRIVS)");
             LibC.umask(plan.Umask);
@@ -90,6 +97,7 @@ internal static class ContainerInit
             if (Fd.Read(fifo, b) != 1) Proc.Exit(1);
             LibC.close(fifo);
             HookRunner.RunAll(plan.Spec.Hooks?.StartContainer, startHooksState, "startContainer");
+            if (plan.Seccomp is not null && plan.NoNewPrivileges) LoadSeccomp(plan);
             // Nothing of the runtime's may reach the user's process (CVE-2024-21626).
             Fd.CloexecFrom(3 + plan.PreserveFds);
             for (int i = 3; i < 3 + plan.PreserveFds; i++) LibC.fcntl(i, Consts.F_SETFD, 0);
@@ -100,6 +108,45 @@ internal static class ContainerInit
             try { Fd.WriteAll(2, Encoding.UTF8.GetBytes($"berth: {e.Message}\n")); } catch (Exception) { }
         }
         Proc.Exit(127);
+    }
+
+    /// <summary>mkdir -p the cwd inside the rootfs as runc does; best effort (the rootfs may be read-only).</summary>
+    private static void CreateCwd(InitPlan plan)
+    {
+        int root = Fd.Open(plan.Rootfs, Consts.O_PATH | Consts.O_DIRECTORY);
+        try { Fd.Close(InRoot.MkdirAll(root, plan.Cwd)); }
+        catch (LinuxException) { /* reported by EnterCwd if it really is missing */ }
+        finally { LibC.close(root); }
+    }
+
+    /// <summary>
+    /// chdir into process.cwd resolved inside the new root without magic links, so a cwd such as
+    /// /proc/self/fd/N cannot land on a directory fd inherited from the host (CVE-2024-21626).
+    /// </summary>
+    private static void EnterCwd(InitPlan plan)
+    {
+        int root = Fd.Open("/", Consts.O_PATH | Consts.O_DIRECTORY);
+        try
+        {
+            int dir = InRoot.TryOpen(root, plan.Cwd, Consts.O_PATH | Consts.O_DIRECTORY, 0, false, out int err);
+            if (dir < 0) throw new RuntimeError($"process.cwd: {plan.Cwd}: {LinuxException.Describe(err)}");
+            try
+            {
+                if (LibC.fchdir(dir) != 0) throw new RuntimeError($"process.cwd: chdir to {plan.Cwd}: {LinuxException.Describe(System.Runtime.InteropServices.Marshal.GetLastPInvokeError())}");
+            }
+            finally { LibC.close(dir); }
+        }
+        finally { LibC.close(root); }
+        // getcwd reports "(unreachable)" for a directory outside the process's root.
+        if (!Directory.GetCurrentDirectory().StartsWith('/'))
+            throw new RuntimeError($"process.cwd: {plan.Cwd} is outside the container's root");
+    }
+
+    private static void LoadSeccomp(InitPlan plan)
+    {
+        int err = Berth.Linux.Seccomp.SeccompLoader.TryLoad(plan.Seccomp!.Filter, plan.Seccomp.Flags, out _);
+        if (err != 0)
+            throw new RuntimeError($"linux.seccomp: load filter of {plan.Seccomp.Filter.Length} instructions: {LinuxException.Describe(err)}");
     }
 
     private static unsafe void JoinSessionKeyring(string id)

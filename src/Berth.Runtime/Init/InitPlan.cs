@@ -58,9 +58,13 @@ public sealed class InitPlan
     public bool NoNewPrivileges { get; set; }
     public int? OomScoreAdj { get; set; }
     public bool NoNewKeyring { get; set; }
+    /// <summary>The compiled linux.seccomp filter, or null for none.</summary>
+    public Berth.Runtime.Seccomp.SeccompProgram? Seccomp { get; set; }
 
     // Plumbing
     public string FifoPath { get; set; } = "";
+    /// <summary>The exec fifo, opened O_RDWR by the parent (a user-namespaced init could not open it).</summary>
+    public int FifoFd { get; set; } = -1;
     public int PreserveFds { get; set; }
     public bool Terminal { get; set; }
     public int ConsoleSocketFd { get; set; } = -1;

@@ -26,22 +26,23 @@ internal static class Intermediate
             }
             if (plan.NewUserNs)
             {
-                step = "create user namespace";
+                step = "create user namespace"; Logging.Timing.Mark(step);
                 Namespace.Unshare(Consts.CLONE_NEWUSER);
                 sync.Send("userns");
                 sync.Expect("mapped", "waiting for uid/gid maps");
                 BecomeRoot();
             }
-            step = "create namespaces";
+            step = "create namespaces"; Logging.Timing.Mark(step);
             if (plan.UnshareFlags != 0) Namespace.Unshare(plan.UnshareFlags);
 
-            step = "fork container init";
+            step = "fork container init"; Logging.Timing.Mark(step);
             int pid = Proc.Fork();
             if (pid == 0)
             {
                 ContainerInit.Run(plan, sync);
                 Proc.Exit(1); // not reached
             }
+            Logging.Timing.Mark("forked init");
             sync.Send("pid", pid.ToString());
             Proc.Exit(0);
         }

@@ -45,6 +45,7 @@ public static class Launcher
         try
         {
             cgroup?.AddProcess(child);
+            Logging.Timing.Mark("joined cgroup");
             sync.Send("go");
             while (true)
             {

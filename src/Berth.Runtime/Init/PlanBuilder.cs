@@ -36,6 +36,15 @@ public static class PlanBuilder
         BuildNamespaces(plan, linux);
         BuildFilesystem(plan, spec, linux, bundle);
         BuildProcess(plan, process);
+        if (linux.Seccomp is { } seccomp)
+        {
+            try { plan.Seccomp = Berth.Runtime.Seccomp.SeccompCompiler.Compile(seccomp); }
+            catch (Berth.Runtime.Seccomp.SeccompProfileException e) { throw new SpecException(e.Message.StartsWith("seccomp", StringComparison.Ordinal) ? $"linux.{e.Message}" : $"linux.seccomp.{e.Message}"); }
+            if (plan.Seccomp.HasListener)
+                throw new SpecException("linux.seccomp.listenerPath: seccomp user notification is not supported by berth-runtime yet");
+        }
+        if ((plan.UnshareFlags & Consts.CLONE_NEWNS) == 0 && !plan.Joins.Any(j => j.Kind == NamespaceKind.Mount))
+            throw new SpecException("linux.namespaces: berth needs a mount namespace to set up the rootfs (add {\"type\": \"mount\"})");
         return plan;
     }
 
@@ -106,7 +115,6 @@ public static class PlanBuilder
                 bool isDir = Directory.Exists(src);
                 if (!isDir && !File.Exists(src))
                     throw new SpecException($"mounts[{i}].source: bind source {src} does not exist");
-                if (!opts.Bind) opts.Bind = true;
                 plan.Mounts.Add(new MountPlan { Destination = dest, Type = "bind", Source = src, Options = opts, SourceIsDir = isDir });
                 if (dest == "/dev") devBound = true;
             }
@@ -115,7 +123,7 @@ public static class PlanBuilder
                 if (type.Length == 0)
                     throw new SpecException($"mounts[{i}].type: missing for {dest}");
                 if (!KnownFsType(type))
-                    throw new SpecException($"mounts[{i}].type: unknown filesystem type \"{type}\" (not in /proc/filesystems)");
+                    throw new SpecException($"mounts[{i}].type: unknown filesystem type \"{type}\" for {dest} (not in /proc/filesystems)");
                 plan.Mounts.Add(new MountPlan { Destination = dest, Type = type, Source = m.Source ?? type, Options = opts });
             }
         }

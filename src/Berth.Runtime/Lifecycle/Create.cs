@@ -27,6 +27,7 @@ public static class Create
 {
     public static Container Execute(StateStore store, string id, CreateOptions o)
     {
+        Logging.Timing.Mark("create");
         StateStore.ValidateId(id);
         if (store.Exists(id)) throw new RuntimeError($"container with id \"{id}\" already exists");
         var bundle = Path.GetFullPath(o.Bundle is { Length: > 0 } ? o.Bundle : Directory.GetCurrentDirectory());
@@ -39,11 +40,11 @@ public static class Create
         try
         {
             spec = SpecLoader.Load(bundle);
-            SpecValidator.Validate(spec, bundle);
+            foreach (var warning in SpecValidator.Validate(spec, bundle)) Logging.Log.Warn(warning);
             var rootfs = SpecValidator.RootfsPath(spec, bundle);
             if (!Directory.Exists(rootfs)) throw new SpecException($"root.path: rootfs {rootfs} does not exist");
             cgPath = CgroupSetup.ResolvePath(spec.Linux?.CgroupsPath, id);
-            resources = CgroupSetup.Resources(spec.Linux?.Resources);
+            resources = CgroupSetup.Resources(spec.Linux);
             plan = PlanBuilder.Build(spec, id, bundle, rootfs, new PlanBuilder.Options
             {
                 FifoPath = store.FifoPath(id),
@@ -58,6 +59,7 @@ public static class Create
         if (plan.Terminal && o.ConsoleSocket is null)
             throw new RuntimeError("process.terminal: true needs --console-socket (or set terminal to false)");
 
+        Logging.Timing.Mark("planned");
         store.CreateDir(id);
         ICgroupManager? cgroup = null;
         try
@@ -75,9 +77,14 @@ public static class Create
             cgroup = CgroupSetup.Open(cgPath);
             cgroup?.Create();
             cgroup?.Apply(resources);
+            Logging.Timing.Mark("cgroup ready");
 
             var host = new Host(store, record, spec);
-            int pid = Launcher.Launch(plan, cgroup, host);
+            plan.FifoFd = Fd.Open(store.FifoPath(id), Consts.O_RDWR);
+            int pid;
+            try { pid = Launcher.Launch(plan, cgroup, host); }
+            finally { Fd.Close(plan.FifoFd); }
+            Logging.Timing.Mark("init ready");
             record.InitPid = pid;
             record.InitStartTime = Proc.StartTime(pid) ?? 0;
             record.Status = "created";
@@ -99,6 +106,7 @@ public static class Create
     {
         public (string Creating, string Created) OnInitPid(int pid)
         {
+            Logging.Timing.Mark("init ready");
             record.InitPid = pid;
             record.InitStartTime = Proc.StartTime(pid) ?? 0;
             store.Save(record);

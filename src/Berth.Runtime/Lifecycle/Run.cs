@@ -24,6 +24,7 @@ public static class Run
             Delete.Destroy(store, c);
             throw;
         }
+        Logging.Timing.Mark("started");
         if (detach) return 0;
 
         int pid = c.Record.InitPid;
@@ -41,7 +42,9 @@ public static class Run
         {
             foreach (var r in registrations) r.Dispose();
         }
+        Logging.Timing.Mark("exited");
         using (store.LockContainer(id)) Delete.Destroy(store, c);
+        Logging.Timing.Mark("deleted");
         return status.ShellCode;
     }
 

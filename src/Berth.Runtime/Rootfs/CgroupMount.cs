@@ -22,7 +22,7 @@ internal static unsafe class CgroupMount
         var fdPath = $"/proc/self/fd/{target}";
         if (v2Only)
         {
-            MountHierarchy(plan, fdPath, "cgroup2", null, "/sys/fs/cgroup", flags);
+            MountHierarchy(plan, rootFd, m.Destination, fdPath, "cgroup2", null, "/sys/fs/cgroup", flags);
             return;
         }
 
@@ -39,7 +39,7 @@ internal static unsafe class CgroupMount
                 string? options = h.FsType == "cgroup"
                     ? string.Join(',', h.SuperOptions.Split(',').Where(x => x is not ("rw" or "ro")))
                     : null;
-                MountHierarchy(plan, $"/proc/self/fd/{dir}", h.FsType, options, h.MountPoint, flags);
+                MountHierarchy(plan, rootFd, sub, $"/proc/self/fd/{dir}", h.FsType, options, h.MountPoint, flags);
             }
             finally { LibC.close(dir); }
         }
@@ -69,7 +69,8 @@ internal static unsafe class CgroupMount
         }
     }
 
-    private static void MountHierarchy(InitPlan plan, string target, string fstype, string? options, string hostMountPoint, ulong flags)
+    private static void MountHierarchy(InitPlan plan, int rootFd, string dest, string target, string fstype, string? options,
+        string hostMountPoint, ulong flags)
     {
         if (plan.NewCgroupNs)
         {
@@ -80,6 +81,13 @@ internal static unsafe class CgroupMount
         var own = Path.Combine(hostMountPoint, plan.CgroupPath.TrimStart('/'));
         var src = Directory.Exists(own) ? own : hostMountPoint;
         Mount.Apply(src, target, null, Consts.MS_BIND | Consts.MS_REC, null);
-        Remount.Bind(target, flags);
+        // The old fd still names the directory under the new mount: resolve again to reach the mount.
+        int fd = InRoot.Open(rootFd, dest, Consts.O_PATH);
+        try
+        {
+            MountSetup.CheckInside(plan, fd, dest);
+            Remount.Bind($"/proc/self/fd/{fd}", flags);
+        }
+        finally { LibC.close(fd); }
     }
 }

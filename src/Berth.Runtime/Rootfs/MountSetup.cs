@@ -42,7 +42,8 @@ internal static class MountSetup
             {
                 case "bind":
                     Mount.Apply(m.Source, fdPath, null, Consts.MS_BIND | (o.RecursiveBind ? Consts.MS_REC : 0), null);
-                    if ((flags & ~(Consts.MS_REC)) != 0) RemountAfter(plan, rootFd, m.Destination, flags);
+                    flags &= ~(Consts.MS_BIND | Consts.MS_REC);
+                    if (flags != 0) RemountAfter(plan, rootFd, m.Destination, flags);
                     break;
                 case "cgroup":
                     CgroupMount.Apply(plan, rootFd, m, target);
