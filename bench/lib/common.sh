@@ -61,7 +61,7 @@ bench_median() {
 }
 
 bench_machine() {
-  echo "$(nproc) CPUs, kernel $(uname -r), $(. /etc/os-release && echo "$PRETTY_NAME"), $(awk '/MemTotal/ {printf "%.0f GiB RAM", $2/1048576}' /proc/meminfo)"
+  echo "$(nproc) CPUs, kernel $(uname -r), $(. /etc/os-release && echo "$PRETTY_NAME"), $(awk '/MemTotal/ {printf "%.0f GiB RAM", $2/1048576}' /proc/meminfo), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 }
 
 # bench_version RUNTIME: first line of `RUNTIME --version`.
