@@ -40,11 +40,14 @@ public static class Create
         try
         {
             spec = SpecLoader.Load(bundle);
+            Logging.Timing.Mark("loaded");
             foreach (var warning in SpecValidator.Validate(spec, bundle)) Logging.Log.Warn(warning);
+            Logging.Timing.Mark("validated");
             var rootfs = SpecValidator.RootfsPath(spec, bundle);
             if (!Directory.Exists(rootfs)) throw new SpecException($"root.path: rootfs {rootfs} does not exist");
             cgPath = CgroupSetup.ResolvePath(spec.Linux?.CgroupsPath, id);
             resources = CgroupSetup.Resources(spec.Linux);
+            Logging.Timing.Mark("cgroup resources");
             plan = PlanBuilder.Build(spec, id, bundle, rootfs, new PlanBuilder.Options
             {
                 FifoPath = store.FifoPath(id),
