@@ -74,6 +74,7 @@ public static unsafe partial class LibC
     [LibraryImport(Lib, SetLastError = true)] public static partial int sigprocmask(int how, ulong* set, ulong* old);
     [LibraryImport(Lib, SetLastError = true)] public static partial int statvfs(byte* path, ulong* buf);
     [LibraryImport(Lib, SetLastError = true)] public static partial int fstatat(int dirfd, byte* path, void* buf, int flags);
+    [LibraryImport(Lib, SetLastError = true)] public static partial int statx(int dirfd, byte* path, int flags, uint mask, byte* buf);
     [LibraryImport(Lib, SetLastError = true)] public static partial int grantpt(int fd);
     [LibraryImport(Lib, SetLastError = true)] public static partial int unlockpt(int fd);
     [LibraryImport(Lib, SetLastError = true)] public static partial int memfd_create(byte* name, uint flags);

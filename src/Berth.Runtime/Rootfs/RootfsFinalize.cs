@@ -50,27 +50,90 @@ internal static unsafe class RootfsFinalize
 
     public static void ReadonlyPaths(InitPlan plan)
     {
-        foreach (var p in plan.ReadonlyPaths)
+        if (plan.ReadonlyPaths.Count == 0) return;
+        int root = Fd.Open("/", Consts.O_PATH | Consts.O_DIRECTORY);
+        try
         {
-            int err = Mount.TryApply(p, p, null, Consts.MS_BIND | Consts.MS_REC, null);
-            if (err == Consts.ENOENT) continue;
-            if (err != 0) throw new LinuxException("bind", $"readonly path {p}", err);
-            Remount.Bind(p, Consts.MS_RDONLY | Consts.MS_NOSUID | Consts.MS_NODEV | Consts.MS_NOEXEC | Consts.MS_REC);
+            foreach (var p in plan.ReadonlyPaths)
+            {
+                int fd = InRoot.TryOpen(root, p, Consts.O_PATH | Consts.O_NOFOLLOW, 0, false, out int err);
+                if (fd < 0)
+                {
+                    if (err == Consts.ENOENT) continue;
+                    throw new LinuxException("open readonly path", p, err);
+                }
+                try
+                {
+                    if (FileStat.Of(fd, p).IsSymlink) throw new RuntimeError($"linux.readonlyPaths: {p} is a symlink in the container; refusing to follow it");
+                    var self = $"/proc/self/fd/{fd}";
+                    int rc = Mount.TryApply(self, self, null, Consts.MS_BIND | Consts.MS_REC, null);
+                    if (rc != 0) throw new LinuxException("bind", $"readonly path {p}", rc);
+                }
+                finally { LibC.close(fd); }
+                // Re-resolve: the fd above names the directory under the new bind mount.
+                int again = InRoot.Open(root, p, Consts.O_PATH | Consts.O_NOFOLLOW);
+                try { Remount.Bind($"/proc/self/fd/{again}", Consts.MS_RDONLY | Consts.MS_NOSUID | Consts.MS_NODEV | Consts.MS_NOEXEC | Consts.MS_REC); }
+                finally { LibC.close(again); }
+            }
+        }
+        finally { LibC.close(root); }
+    }
+
+    /// <summary>
+    /// Masks with the container's /dev/null only after checking it is the null device (c 1:3) and
+    /// never through symlinks, so a rootfs that makes /dev/null (or a masked path) a symlink cannot
+    /// turn masking into a bind of something else (CVE-2025-31133).
+    /// </summary>
+    public static void MaskedPaths(InitPlan plan)
+    {
+        if (plan.MaskedPaths.Count == 0) return;
+        int root = Fd.Open("/", Consts.O_PATH | Consts.O_DIRECTORY);
+        int devNull = -1;
+        try
+        {
+            foreach (var p in plan.MaskedPaths)
+            {
+                int fd = InRoot.TryOpen(root, p, Consts.O_PATH | Consts.O_NOFOLLOW, 0, false, out int err);
+                if (fd < 0)
+                {
+                    if (err == Consts.ENOENT) continue;
+                    throw new LinuxException("open masked path", p, err);
+                }
+                try
+                {
+                    var st = FileStat.Of(fd, p);
+                    if (st.IsSymlink) throw new RuntimeError($"linux.maskedPaths: {p} is a symlink in the container; refusing to follow it");
+                    var target = $"/proc/self/fd/{fd}";
+                    int rc;
+                    if (st.IsDirectory)
+                        rc = Mount.TryApply("tmpfs", target, "tmpfs", Consts.MS_RDONLY, "size=0,mode=0555");
+                    else
+                    {
+                        if (devNull < 0) devNull = OpenDevNull(root);
+                        rc = Mount.TryApply($"/proc/self/fd/{devNull}", target, null, Consts.MS_BIND, null);
+                    }
+                    if (rc != 0) throw new LinuxException("mask", p, rc);
+                }
+                finally { LibC.close(fd); }
+            }
+        }
+        finally
+        {
+            LibC.close(root);
+            if (devNull >= 0) LibC.close(devNull);
         }
     }
 
-    public static void MaskedPaths(InitPlan plan)
+    private static int OpenDevNull(int root)
     {
-        foreach (var p in plan.MaskedPaths)
+        int fd = InRoot.Open(root, "/dev/null", Consts.O_PATH | Consts.O_NOFOLLOW);
+        var st = FileStat.Of(fd, "/dev/null");
+        if (!st.IsCharDevice || st.RdevMajor != 1 || st.RdevMinor != 3)
         {
-            int err;
-            if (Directory.Exists(p))
-                err = Mount.TryApply("tmpfs", p, "tmpfs", Consts.MS_RDONLY, "size=0,mode=0555");
-            else
-                err = Mount.TryApply("/dev/null", p, null, Consts.MS_BIND, null);
-            if (err is 0 or Consts.ENOENT) continue;
-            throw new LinuxException("mask", p, err);
+            LibC.close(fd);
+            throw new RuntimeError("/dev/null in the container is not the null device (c 1:3); refusing to mask paths with it");
         }
+        return fd;
     }
 
     public static void RootReadonly(InitPlan plan)
