@@ -63,6 +63,8 @@ internal static class ContainerInit
             RootfsFinalize.MaskedPaths(plan);
             step = "readonly rootfs"; Logging.Timing.Mark(step);
             RootfsFinalize.RootReadonly(plan);
+            step = "console"; Logging.Timing.Mark(step);
+            ContainerConsole.Setup(plan);
             step = "rlimits"; Logging.Timing.Mark(step);
             ProcessSetup.Rlimits(plan);
             ProcessSetup.OomScoreAdj(plan);

@@ -61,6 +61,8 @@ public static class Create
         catch (SpecException e) { throw new RuntimeError(e.Message); }
         if (plan.Terminal && o.ConsoleSocket is null)
             throw new RuntimeError("process.terminal: true needs --console-socket (or set terminal to false)");
+        if (!plan.Terminal && o.ConsoleSocket is not null)
+            throw new RuntimeError("--console-socket was given but process.terminal is false");
 
         Logging.Timing.Mark("planned");
         store.CreateDir(id);
@@ -84,9 +86,15 @@ public static class Create
 
             var host = new Host(store, record, spec);
             plan.FifoFd = Fd.Open(store.FifoPath(id), Consts.O_RDWR);
+            if (o.ConsoleSocket is not null)
+                plan.ConsoleSocketFd = Berth.Linux.Sockets.UnixSocket.Connect(o.ConsoleSocket, "console socket");
             int pid;
             try { pid = Launcher.Launch(plan, cgroup, host); }
-            finally { Fd.Close(plan.FifoFd); }
+            finally
+            {
+                Fd.Close(plan.FifoFd);
+                Fd.Close(plan.ConsoleSocketFd);
+            }
             Logging.Timing.Mark("init ready");
             record.InitPid = pid;
             record.InitStartTime = Proc.StartTime(pid) ?? 0;

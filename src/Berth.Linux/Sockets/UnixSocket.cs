@@ -1,0 +1,35 @@
+using System.Text;
+using Berth.Linux.Interop;
+
+namespace Berth.Linux.Sockets;
+
+/// <summary>AF_UNIX stream sockets by path, and fd passing (SCM_RIGHTS).</summary>
+public static unsafe class UnixSocket
+{
+    private const int SunPathMax = 108;
+
+    /// <summary>Connects to the socket at <paramref name="path"/>; returns a close-on-exec fd.</summary>
+    public static int Connect(string path, string what)
+    {
+        var bytes = Encoding.UTF8.GetBytes(path);
+        if (bytes.Length >= SunPathMax)
+            throw new LinuxException("connect", $"{what} {path} (path longer than {SunPathMax - 1} bytes)", 36);
+        int sock = LibC.socket(Consts.AF_UNIX, Consts.SOCK_STREAM | Consts.SOCK_CLOEXEC, 0);
+        if (sock < 0) throw LinuxException.Last("socket", what);
+        byte* addr = stackalloc byte[2 + SunPathMax];
+        new Span<byte>(addr, 2 + SunPathMax).Clear();
+        *(ushort*)addr = Consts.AF_UNIX;
+        bytes.CopyTo(new Span<byte>(addr + 2, SunPathMax));
+        if (LibC.connect(sock, addr, 2 + bytes.Length + 1) < 0)
+        {
+            var e = LinuxException.Last("connect", $"{what} {path}");
+            LibC.close(sock);
+            throw e;
+        }
+        return sock;
+    }
+
+    /// <summary>Sends <paramref name="fd"/> with <paramref name="payload"/>; returns 0 or an errno.</summary>
+    public static int SendFd(int socket, int fd, ReadOnlySpan<byte> payload) =>
+        Seccomp.SeccompListener.SendFd(socket, fd, payload);
+}

@@ -1,0 +1,53 @@
+using System.Text;
+using System.Text.Json.Nodes;
+using Berth.Integration.Tests.Infrastructure;
+using Microsoft.Win32.SafeHandles;
+using Xunit;
+
+namespace Berth.Integration.Tests;
+
+/// <summary>process.terminal with --console-socket: the pty master goes to the socket, the container gets a real tty.</summary>
+public sealed class TerminalTests(TestEnvironment env) : IntegrationTest(env)
+{
+    [Fact]
+    public async Task Console_socket_receives_a_pty_master_and_the_process_has_a_tty()
+    {
+        var c = NewContainer();
+        c.Process["terminal"] = true;
+        c.Process["consoleSize"] = new JsonObject { ["height"] = 40, ["width"] = 100 };
+        c.Sh("tty; stty size; echo done");
+        using var sock = new ConsoleSocket(c.WorkDir);
+        var receive = sock.ReceiveAsync(TimeSpan.FromSeconds(20));
+        c.CreateOk("--console-socket", sock.Path);
+        var (fd, message) = await receive;
+        Assert.StartsWith("/dev/pts/", message);
+        c.StartOk();
+
+        using var master = new FileStream(new SafeFileHandle(fd, ownsHandle: true), FileAccess.Read);
+        var output = new StringBuilder();
+        var buf = new byte[1024];
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!output.ToString().Contains("done") && DateTime.UtcNow < deadline)
+        {
+            int n;
+            try { n = master.Read(buf, 0, buf.Length); }
+            catch (IOException) { break; } // EIO once the slave side is closed
+            if (n == 0) break;
+            output.Append(Encoding.UTF8.GetString(buf, 0, n));
+        }
+        var lines = Lines(output.ToString());
+        Assert.Contains(lines, l => l.StartsWith("/dev/pts/", StringComparison.Ordinal));
+        Assert.Contains("40 100", lines);
+    }
+
+    [Fact]
+    public void Terminal_without_console_socket_fails_cleanly()
+    {
+        var c = NewContainer();
+        c.Process["terminal"] = true;
+        var r = c.Create();
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.Contains("console-socket", r.Stderr);
+        c.AssertNoLeaks();
+    }
+}
