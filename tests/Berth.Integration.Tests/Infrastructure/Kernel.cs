@@ -18,6 +18,10 @@ public static class Kernel
         "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
     ];
 
+    /// <summary>readlink of /proc/PID/ns/NAME, e.g. "net:[4026531840]".</summary>
+    public static string NsLink(int pid, string name) =>
+        new FileInfo($"/proc/{pid}/ns/{name}").LinkTarget ?? throw new IOException($"/proc/{pid}/ns/{name}: no link");
+
     public static int CapBit(string name)
     {
         int i = Array.IndexOf(CapNames, name);
