@@ -7,7 +7,9 @@ namespace Berth.Cli;
 public sealed class ArgParser
 {
     private readonly Dictionary<string, (string Canonical, bool TakesValue)> _known = [];
+    private readonly HashSet<string> _multi = [];
     public Dictionary<string, string> Values { get; } = [];
+    public Dictionary<string, List<string>> Lists { get; } = [];
     public HashSet<string> Flags { get; } = [];
     public List<string> Positional { get; } = [];
 
@@ -19,6 +21,16 @@ public sealed class ArgParser
     }
 
     public ArgParser Flag(string names) => Option(names, takesValue: false);
+
+    /// <summary>An option that may repeat (`-e A=1 -e B=2`); values are kept in order.</summary>
+    public ArgParser Multi(string names)
+    {
+        Option(names);
+        _multi.Add(names.Split('|')[0]);
+        return this;
+    }
+
+    public List<string> All(string name) => Lists.TryGetValue(name, out var l) ? l : [];
 
     public ArgParser Parse(IReadOnlyList<string> args, bool stopAtPositional = true)
     {
@@ -43,6 +55,11 @@ public sealed class ArgParser
             {
                 var value = inline ?? (i + 1 < args.Count ? args[++i] : throw new UsageError($"flag needs an argument: -{name}"));
                 Values[spec.Canonical] = value;
+                if (_multi.Contains(spec.Canonical))
+                {
+                    if (!Lists.TryGetValue(spec.Canonical, out var list)) Lists[spec.Canonical] = list = [];
+                    list.Add(value);
+                }
             }
             else
             {

@@ -22,6 +22,7 @@ public static class RuntimeCli
           state    print a container's state as JSON
           kill     send a signal to a container's init (or --all processes)
           delete   delete a container and everything it holds
+          exec     run a new process in a running container
           list     list containers
           spec     write a default config.json
 
@@ -84,6 +85,7 @@ public static class RuntimeCli
                 "delete" => DeleteCmd(store, rest),
                 "list" => ListCmd(store, rest),
                 "spec" => SpecCmd(rest),
+                "exec" => ExecCmd(store, rest),
                 _ => throw new UsageError($"No help topic for '{cmd}'"),
             };
         }
@@ -159,6 +161,36 @@ public static class RuntimeCli
         var p = new ArgParser().Flag("force|f").Parse(rest);
         Delete.Execute(store, OneId(p.Positional, "delete"), p.Has("force"));
         return 0;
+    }
+
+    private static int ExecCmd(StateStore store, List<string> rest)
+    {
+        var p = new ArgParser()
+            .Option("process|p").Option("pid-file").Option("console-socket").Option("cwd").Option("user|u")
+            .Option("preserve-fds").Option("process-label").Option("apparmor").Option("cgroup")
+            .Multi("env|e").Multi("cap|c").Multi("additional-gids|g")
+            .Flag("detach|d").Flag("tty|t").Flag("no-new-privs").Flag("ignore-paused").Flag("no-subreaper")
+            .Parse(rest);
+        var id = OneId(p.Positional, "exec");
+        if (p.Get("process") is null && p.Positional.Count < 2)
+            throw new UsageError("exec needs a command to run (or --process FILE)");
+        Berth.Linux.Processes.SealedExe.Reexec(Environment.GetCommandLineArgs());
+        return Exec.Execute(store, id, new ExecOptions
+        {
+            ProcessFile = p.Get("process"),
+            Detach = p.Has("detach"),
+            PidFile = p.Get("pid-file"),
+            Tty = p.Has("tty"),
+            ConsoleSocket = p.Get("console-socket"),
+            Cwd = p.Get("cwd"),
+            User = p.Get("user"),
+            Env = p.All("env"),
+            Caps = p.All("cap"),
+            AdditionalGids = p.All("additional-gids"),
+            NoNewPrivs = p.Has("no-new-privs"),
+            PreserveFds = p.GetInt("preserve-fds", 0),
+            Args = p.Positional.Skip(1).ToList(),
+        });
     }
 
     private static int SpecCmd(List<string> rest)

@@ -125,7 +125,7 @@ internal static class ContainerInit
     /// chdir into process.cwd resolved inside the new root without magic links, so a cwd such as
     /// /proc/self/fd/N cannot land on a directory fd inherited from the host (CVE-2024-21626).
     /// </summary>
-    private static void EnterCwd(InitPlan plan)
+    internal static void EnterCwd(InitPlan plan)
     {
         int root = Fd.Open("/", Consts.O_PATH | Consts.O_DIRECTORY);
         try
@@ -144,7 +144,7 @@ internal static class ContainerInit
             throw new RuntimeError($"process.cwd: {plan.Cwd} is outside the container's root");
     }
 
-    private static void LoadSeccomp(InitPlan plan)
+    internal static void LoadSeccomp(InitPlan plan)
     {
         int err = Berth.Linux.Seccomp.SeccompLoader.TryLoad(plan.Seccomp!.Filter, plan.Seccomp.Flags, out _);
         if (err != 0)

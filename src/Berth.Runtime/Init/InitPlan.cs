@@ -15,6 +15,9 @@ public sealed class InitPlan
     public required string Rootfs { get; init; }
     public required Oci.Runtime.Spec Spec { get; init; }
 
+    /// <summary>An `exec` into a running container: join its namespaces, no rootfs work, no exec fifo.</summary>
+    public bool IsExec { get; set; }
+
     // Namespaces
     public int UnshareFlags { get; set; }        // new namespaces other than user
     public bool NewUserNs { get; set; }

@@ -18,10 +18,20 @@ internal static class Intermediate
         try
         {
             sync.Expect("go", "waiting for the parent");
-            foreach (var (kind, path) in plan.Joins)
+            // Open every namespace first: once the mount namespace is joined, /proc paths would
+            // resolve in the container's /proc. The mount namespace is joined last for the same reason.
+            var fds = new int[plan.Joins.Count];
+            for (int i = 0; i < fds.Length; i++)
             {
+                step = $"open {Namespace.SpecName(plan.Joins[i].Kind)} namespace {plan.Joins[i].Path}";
+                fds[i] = Berth.Linux.Files.Fd.Open(plan.Joins[i].Path, Consts.O_RDONLY);
+            }
+            for (int i = 0; i < fds.Length; i++)
+            {
+                var (kind, path) = plan.Joins[i];
                 step = $"join {Namespace.SpecName(kind)} namespace {path}";
-                Namespace.Join(path, kind);
+                if (LibC.setns(fds[i], Namespace.CloneFlag(kind)) != 0) throw LinuxException.Last("setns", path);
+                LibC.close(fds[i]);
                 if (kind == NamespaceKind.User) BecomeRoot();
             }
             if (plan.NewUserNs)
@@ -39,7 +49,8 @@ internal static class Intermediate
             int pid = Proc.Fork();
             if (pid == 0)
             {
-                ContainerInit.Run(plan, sync);
+                if (plan.IsExec) ExecInit.Run(plan, sync);
+                else ContainerInit.Run(plan, sync);
                 Proc.Exit(1); // not reached
             }
             Logging.Timing.Mark("forked init");

@@ -68,8 +68,7 @@ public static class PlanBuilder
             else if (kind == NamespaceKind.User) plan.NewUserNs = true;
             else plan.UnshareFlags |= Namespace.CloneFlag(kind);
         }
-        // The user namespace is joined first so the others are entered with its credentials.
-        plan.Joins.Sort((a, b) => (b.Kind == NamespaceKind.User).CompareTo(a.Kind == NamespaceKind.User));
+        SortJoins(plan);
         if (plan.NewUserNs)
         {
             if (linux.UidMappings is not { Count: > 0 } || linux.GidMappings is not { Count: > 0 })
@@ -79,6 +78,44 @@ public static class PlanBuilder
         }
         if (plan.Hostname is { Length: > 0 } && (plan.UnshareFlags & Consts.CLONE_NEWUTS) == 0 && !plan.Joins.Any(j => j.Kind == NamespaceKind.Uts))
             throw new SpecException("hostname: setting a hostname needs a new uts namespace (linux.namespaces)");
+    }
+
+    /// <summary>
+    /// The plan of `exec`: join every namespace of the container's init (/proc/PID/ns/*), then run
+    /// <paramref name="process"/> with the container's seccomp filter.
+    /// </summary>
+    public static InitPlan BuildExec(Oci.Runtime.Spec spec, string id, string bundle, string rootfs, int initPid,
+        Oci.Runtime.Process process, Options o)
+    {
+        var plan = new InitPlan
+        {
+            Id = id, Bundle = bundle, Rootfs = rootfs, Spec = spec, IsExec = true,
+            PreserveFds = o.PreserveFds, CgroupPath = o.CgroupPath, LastCap = o.LastCap,
+            Terminal = process.Terminal,
+        };
+        var seen = new HashSet<NamespaceKind>();
+        foreach (var ns in spec.Linux?.Namespaces ?? [])
+        {
+            if (!Namespace.TryParse(ns.Type, out var kind) || kind == NamespaceKind.Time || !seen.Add(kind)) continue;
+            plan.Joins.Add((kind, $"/proc/{initPid}/ns/{Namespace.ProcName(kind)}"));
+        }
+        SortJoins(plan);
+        BuildProcess(plan, process);
+        if (spec.Linux?.Seccomp is { } seccomp)
+        {
+            try { plan.Seccomp = Berth.Runtime.Seccomp.SeccompCompiler.Compile(seccomp); }
+            catch (Berth.Runtime.Seccomp.SeccompProfileException e) { throw new SpecException("linux.seccomp: " + e.Message); }
+        }
+        return plan;
+    }
+
+    /// <summary>User namespace first (the others are then entered with its credentials), mount last.</summary>
+    internal static void SortJoins(InitPlan plan)
+    {
+        static int Rank(NamespaceKind k) => k == NamespaceKind.User ? 0 : k == NamespaceKind.Mount ? 2 : 1;
+        var sorted = plan.Joins.OrderBy(j => Rank(j.Kind)).ToList();
+        plan.Joins.Clear();
+        plan.Joins.AddRange(sorted);
     }
 
     private static void BuildFilesystem(InitPlan plan, Oci.Runtime.Spec spec, Oci.Runtime.Linux linux, string bundle)
@@ -176,7 +213,7 @@ public static class PlanBuilder
         return _fsTypes.Contains(type) || type is "cgroup" or "cgroup2";
     }
 
-    private static void BuildProcess(InitPlan plan, Oci.Runtime.Process p)
+    internal static void BuildProcess(InitPlan plan, Oci.Runtime.Process p)
     {
         if (p.Args is not { Count: > 0 }) throw new SpecException("process.args: empty (nothing to run)");
         plan.Args.AddRange(p.Args);
