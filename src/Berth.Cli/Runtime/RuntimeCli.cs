@@ -128,6 +128,7 @@ public static class RuntimeCli
             .Flag("no-pivot").Flag("no-new-keyring").Flag("detach|d").Flag("keep").Flag("no-subreaper")
             .Parse(rest);
         var id = OneId(p.Positional, run ? "run" : "create");
+        if (!Berth.Linux.Processes.SealedExe.IsProtected()) Berth.Linux.Cgroups.MigrationWarmup.Kick();
         // The init will sit in the container's pid namespace: run it from a sealed copy (CVE-2019-5736).
         Berth.Linux.Processes.SealedExe.Reexec(Environment.GetCommandLineArgs());
         var o = new CreateOptions
@@ -217,7 +218,7 @@ public static class RuntimeCli
         switch (p.Get("format") ?? "table")
         {
             case "json":
-                Console.WriteLine(list.Count == 0 ? "null" : JsonSerializer.Serialize(list, OciJson.Default.ListState));
+                Console.WriteLine(list.Count == 0 ? "null" : Berth.Oci.Runtime.StateWriter.ToJson(list));
                 return 0;
             case "table":
                 var rows = list.Select(s => new[]

@@ -134,7 +134,7 @@ public static class Create
     }
 
     public static string StateJson(Container c, string status) =>
-        JsonSerializer.Serialize(c.ToOciState(status), OciJson.Default.State);
+        Oci.Runtime.StateWriter.ToJson(c.ToOciState(status));
 
     private static unsafe void MakeFifo(string path)
     {

@@ -10,7 +10,7 @@ public static class Query
     public static string State(StateStore store, string id)
     {
         var c = Container.Load(store, id);
-        return JsonSerializer.Serialize(c.ToOciState(), OciJson.Indented.State);
+        return Oci.Runtime.StateWriter.ToJson(c.ToOciState(), indented: true);
     }
 
     public static List<Oci.Runtime.State> List(StateStore store)

@@ -44,13 +44,35 @@ public static class Start
         catch (RuntimeError e) { Logging.Log.Warn(e.Message); }
     }
 
+    /// <summary>The hooks of the container's saved config.json, read without the full spec model (start and delete are hot).</summary>
     internal static Oci.Runtime.Hooks? LoadHooks(StateStore store, string id)
     {
         try
         {
-            var text = File.ReadAllText(store.ConfigPath(id));
-            return System.Text.Json.JsonSerializer.Deserialize(text, Oci.OciJson.Default.Spec)?.Hooks;
+            using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllBytes(store.ConfigPath(id)));
+            if (!doc.RootElement.TryGetProperty("hooks", out var h) || h.ValueKind != System.Text.Json.JsonValueKind.Object) return null;
+            return new Oci.Runtime.Hooks
+            {
+                Prestart = List(h, "prestart"), CreateRuntime = List(h, "createRuntime"),
+                CreateContainer = List(h, "createContainer"), StartContainer = List(h, "startContainer"),
+                Poststart = List(h, "poststart"), Poststop = List(h, "poststop"),
+            };
         }
-        catch (Exception e) when (e is IOException or System.Text.Json.JsonException) { return null; }
+        catch (Exception e) when (e is IOException or System.Text.Json.JsonException or InvalidOperationException) { return null; }
+    }
+
+    private static List<Oci.Runtime.Hook>? List(System.Text.Json.JsonElement hooks, string kind)
+    {
+        if (!hooks.TryGetProperty(kind, out var arr) || arr.ValueKind != System.Text.Json.JsonValueKind.Array) return null;
+        static List<string>? Strings(System.Text.Json.JsonElement o, string name) =>
+            o.TryGetProperty(name, out var a) && a.ValueKind == System.Text.Json.JsonValueKind.Array
+                ? a.EnumerateArray().Select(x => x.GetString() ?? "").ToList() : null;
+        return arr.EnumerateArray().Select(o => new Oci.Runtime.Hook
+        {
+            Path = o.TryGetProperty("path", out var p) ? p.GetString() ?? "" : "",
+            Args = Strings(o, "args"),
+            Env = Strings(o, "env"),
+            Timeout = o.TryGetProperty("timeout", out var t) && t.ValueKind == System.Text.Json.JsonValueKind.Number ? t.GetInt32() : null,
+        }).ToList();
     }
 }

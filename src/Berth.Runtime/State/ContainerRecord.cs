@@ -1,4 +1,3 @@
-using System.Text.Json.Serialization;
 using Berth.Oci.Runtime;
 
 namespace Berth.Runtime.State;
@@ -18,10 +17,4 @@ public sealed class ContainerRecord
     public string Status { get; set; } = "creating";
     public string CgroupPath { get; set; } = "";
     public Dictionary<string, string>? Annotations { get; set; }
-    public bool Systemd { get; set; }
 }
-
-[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
-    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
-[JsonSerializable(typeof(ContainerRecord))]
-internal sealed partial class StateJson : JsonSerializerContext;

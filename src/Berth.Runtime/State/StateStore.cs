@@ -58,12 +58,12 @@ public sealed partial class StateStore(string root)
             if (Directory.Exists(Dir(id))) return new ContainerRecord { Id = id, Status = "creating" };
             throw new RuntimeError("container does not exist");
         }
-        try { return JsonSerializer.Deserialize(text, StateJson.Default.ContainerRecord) ?? throw new JsonException("empty"); }
-        catch (JsonException e) { throw new RuntimeError($"state of container \"{id}\" is corrupt ({path}): {e.Message}"); }
+        try { return RecordJson.Parse(text); }
+        catch (Exception e) when (e is JsonException or FormatException or InvalidOperationException) { throw new RuntimeError($"state of container \"{id}\" is corrupt ({path}): {e.Message}"); }
     }
 
     public void Save(ContainerRecord record) =>
-        AtomicFile.Write(StatePath(record.Id), JsonSerializer.SerializeToUtf8Bytes(record, StateJson.Default.ContainerRecord));
+        AtomicFile.Write(StatePath(record.Id), RecordJson.Serialize(record));
 
     public IEnumerable<string> Ids()
     {
