@@ -25,6 +25,13 @@ public static class RuntimeCli
           exec     run a new process in a running container
           list     list containers
           spec     write a default config.json
+          ps       list the processes of a container (--format table|json)
+          pause    freeze every process of a container (cgroup freezer)
+          resume   thaw a paused container
+          update   change a running container's resource limits
+          events   print resource usage and OOM events as JSON lines
+          features print the runtime-spec features this runtime supports
+          checkpoint  not supported yet (see checkpoint --help)
 
         Global options:
           --root DIR          state directory (default /run/berth)
@@ -86,6 +93,13 @@ public static class RuntimeCli
                 "list" => ListCmd(store, rest),
                 "spec" => SpecCmd(rest),
                 "exec" => ExecCmd(store, rest),
+                "ps" => PsCmd(store, rest),
+                "pause" => Simple(rest, "pause", id => Pause.Execute(store, id)),
+                "resume" => Simple(rest, "resume", id => Pause.Resume(store, id)),
+                "update" => UpdateCmd(store, rest),
+                "events" => EventsCmd(store, rest),
+                "features" => FeaturesCmd(rest),
+                "checkpoint" => CheckpointCmd(rest),
                 _ => throw new UsageError($"No help topic for '{cmd}'"),
             };
         }
@@ -234,5 +248,70 @@ public static class RuntimeCli
             default:
                 throw new UsageError($"invalid format option \"{p.Get("format")}\" (table or json)");
         }
+    }
+
+    private static int PsCmd(StateStore store, List<string> rest)
+    {
+        var p = new ArgParser().Option("format|f").Parse(rest);
+        var id = OneId(p.Positional, "ps");
+        var format = p.Get("format") ?? "table";
+        if (format is not ("table" or "json")) throw new UsageError($"invalid format option \"{format}\" (table or json)");
+        bool full = format == "table" && Ps.ParseOptions(p.Positional.Skip(1).ToList());
+        var pids = Ps.Pids(store, id);
+        Console.Write(format == "json" ? Ps.Json(pids) + "\n" : Ps.Table(pids, full));
+        return 0;
+    }
+
+    private static int UpdateCmd(StateStore store, List<string> rest)
+    {
+        var parser = new ArgParser().Option("resources|r").Option("l3-cache-schema").Option("mem-bw-schema");
+        foreach (var name in Update.FlagNames) parser.Option(name);
+        var p = parser.Parse(rest);
+        var id = OneId(p.Positional, "update");
+        if (p.Get("l3-cache-schema") is not null || p.Get("mem-bw-schema") is not null)
+            throw new RuntimeError("Intel RDT is not supported: --l3-cache-schema and --mem-bw-schema cannot be applied");
+        // As with runc, a resources document wins and the other options are ignored.
+        var file = p.Get("resources");
+        var update = file is null
+            ? Update.FromFlags(p.Values.Where(v => Update.FlagNames.Contains(v.Key)).ToDictionary())
+            : Update.ParseResources(file == "-" ? Console.In.ReadToEnd() : File.ReadAllText(file), file == "-" ? "stdin" : file);
+        Update.Execute(store, id, update);
+        return 0;
+    }
+
+    private static int EventsCmd(StateStore store, List<string> rest)
+    {
+        var p = new ArgParser().Option("interval").Flag("stats").Parse(rest);
+        var interval = Events.ParseInterval(p.Get("interval") ?? "5s");
+        return Events.Execute(store, OneId(p.Positional, "events"), p.Has("stats"), interval, Console.Out);
+    }
+
+    private static int FeaturesCmd(List<string> rest)
+    {
+        new ArgParser().Parse(rest);
+        Console.WriteLine(Features.Json(Program.Version));
+        return 0;
+    }
+
+    private const string CheckpointHelp = """
+        berth-runtime checkpoint - checkpoint a running container (NOT SUPPORTED YET)
+
+        Usage: berth-runtime checkpoint [options] <container-id>
+
+        berth-runtime does not implement checkpoint/restore yet: there is no CRIU integration, so no
+        option (--image-path, --work-path, --leave-running, --tcp-established, --pre-dump, ...) is
+        supported, and `checkpoint ID` fails without touching the container. This help exits with
+        status 1 so that clients probing `checkpoint --help` (podman does) report that the runtime
+        does not support checkpoint/restore, instead of failing later.
+        """;
+
+    private static int CheckpointCmd(List<string> rest)
+    {
+        if (rest.Any(a => a is "--help" or "-h" or "-help"))
+        {
+            Console.WriteLine(CheckpointHelp);
+            return 1;
+        }
+        throw new RuntimeError("checkpoint is not supported yet by berth-runtime (no CRIU integration); the container was left as it is");
     }
 }
