@@ -40,6 +40,29 @@ public sealed class TerminalTests(TestEnvironment env) : IntegrationTest(env)
         Assert.Contains("40 100", lines);
     }
 
+    /// <summary>
+    /// `run` in the foreground with process.terminal and no --console-socket (runc's behaviour,
+    /// and what `spec` + `run` gives a person): berth takes the pty and relays it to its own
+    /// terminal. util-linux `script` plays the person's terminal.
+    /// </summary>
+    [Fact]
+    public void Foreground_run_relays_the_pty_to_the_callers_terminal()
+    {
+        var c = NewContainer();
+        c.Process["terminal"] = true;
+        c.Sh("tty; read x; echo got=$x; exit 4");
+        c.SaveConfig();
+        string cmd = string.Join(' ', new[] { c.RuntimePath, "--root", c.StateRoot, "run", "--bundle", c.BundleDir, c.Id }
+            .Select(ProcessRunner.Quote));
+        var r = ProcessRunner.Run("script", ["-qec", cmd, "/dev/null"], c.WorkDir, stdin: "hello\n");
+        Assert.False(r.TimedOut, r.ToString());
+        Assert.Equal(4, r.ExitCode);
+        var lines = Lines(r.Stdout);
+        Assert.Contains(lines, l => l.StartsWith("/dev/pts/", StringComparison.Ordinal));
+        Assert.Contains("got=hello", lines);
+        c.AssertNoLeaks();
+    }
+
     [Fact]
     public void Terminal_without_console_socket_fails_cleanly()
     {

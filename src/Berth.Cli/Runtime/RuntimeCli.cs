@@ -153,6 +153,7 @@ public static class RuntimeCli
             NoPivot = p.Has("no-pivot"),
             NoNewKeyring = p.Has("no-new-keyring"),
             PreserveFds = p.GetInt("preserve-fds", 0),
+            InternalConsole = run && !p.Has("detach"),
         };
         if (!run)
         {

@@ -75,6 +75,10 @@ public static unsafe partial class LibC
     [LibraryImport(Lib, SetLastError = true)] public static partial int statvfs(byte* path, ulong* buf);
     [LibraryImport(Lib, SetLastError = true)] public static partial int fstatat(int dirfd, byte* path, void* buf, int flags);
     [LibraryImport(Lib, SetLastError = true)] public static partial int statx(int dirfd, byte* path, int flags, uint mask, byte* buf);
+    [LibraryImport(Lib, SetLastError = true)] public static partial nint recvmsg(int fd, void* msg, int flags);
+    [LibraryImport(Lib, SetLastError = true)] public static partial int tcgetattr(int fd, byte* termios);
+    [LibraryImport(Lib, SetLastError = true)] public static partial int tcsetattr(int fd, int action, byte* termios);
+    [LibraryImport(Lib)] public static partial void cfmakeraw(byte* termios);
     [LibraryImport(Lib, SetLastError = true)] public static partial int grantpt(int fd);
     [LibraryImport(Lib, SetLastError = true)] public static partial int unlockpt(int fd);
     [LibraryImport(Lib, SetLastError = true)] public static partial int memfd_create(byte* name, uint flags);

@@ -20,6 +20,10 @@ public sealed class CreateOptions
     public bool NoPivot { get; init; }
     public bool NoNewKeyring { get; init; }
     public int PreserveFds { get; init; }
+    /// <summary>A foreground `run`: with process.terminal and no --console-socket, the runtime takes the pty itself.</summary>
+    public bool InternalConsole { get; init; }
+    /// <summary>Set by create when <see cref="InternalConsole"/> applies: our end of the console socketpair.</summary>
+    public int ConsoleReceiveFd { get; set; } = -1;
 }
 
 /// <summary>`create`: validate, plan, then set up the container and leave its init blocked on the exec fifo.</summary>
@@ -59,8 +63,8 @@ public static class Create
             });
         }
         catch (SpecException e) { throw new RuntimeError(e.Message); }
-        if (plan.Terminal && o.ConsoleSocket is null)
-            throw new RuntimeError("process.terminal: true needs --console-socket (or set terminal to false)");
+        if (plan.Terminal && o.ConsoleSocket is null && !o.InternalConsole)
+            throw new RuntimeError("process.terminal: true needs --console-socket (or set terminal to false, or run it in the foreground)");
         if (!plan.Terminal && o.ConsoleSocket is not null)
             throw new RuntimeError("--console-socket was given but process.terminal is false");
 
@@ -88,6 +92,8 @@ public static class Create
             plan.FifoFd = Fd.Open(store.FifoPath(id), Consts.O_RDWR);
             if (o.ConsoleSocket is not null)
                 plan.ConsoleSocketFd = Berth.Linux.Sockets.UnixSocket.Connect(o.ConsoleSocket, "console socket");
+            else if (plan.Terminal)
+                (o.ConsoleReceiveFd, plan.ConsoleSocketFd) = Fd.SocketPair();
             int pid;
             try { pid = Launcher.Launch(plan, cgroup, host); }
             finally
@@ -105,6 +111,8 @@ public static class Create
         }
         catch (Exception e)
         {
+            Fd.Close(o.ConsoleReceiveFd);
+            o.ConsoleReceiveFd = -1;
             try { cgroup?.Destroy(); } catch (Exception ce) { Logging.Log.Warn($"cleanup: {ce.Message}"); }
             store.Remove(id);
             if (e is RuntimeError) throw;

@@ -13,16 +13,26 @@ public static class Run
     public static int Execute(StateStore store, string id, CreateOptions o, bool detach)
     {
         var c = Create.Execute(store, id, o);
-        try { Start.Execute(store, id); }
+        int master = -1;
+        try
+        {
+            if (o.ConsoleReceiveFd >= 0)
+            {
+                master = Berth.Linux.Sockets.UnixSocket.ReceiveFd(o.ConsoleReceiveFd, "the container's pty");
+                Berth.Linux.Files.Fd.Close(o.ConsoleReceiveFd);
+            }
+            Start.Execute(store, id);
+        }
         catch
         {
+            Berth.Linux.Files.Fd.Close(master);
             Delete.Destroy(store, c);
             throw;
         }
         Logging.Timing.Mark("started");
         if (detach) return 0;
 
-        var status = Foreground.Wait(c.Record.InitPid);
+        var status = master >= 0 ? TerminalProxy.Run(c.Record.InitPid, master) : Foreground.Wait(c.Record.InitPid);
         Logging.Timing.Mark("exited");
         using (store.LockContainer(id)) Delete.Destroy(store, c);
         Logging.Timing.Mark("deleted");
