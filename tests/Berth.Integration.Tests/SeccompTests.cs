@@ -31,18 +31,24 @@ public sealed class SeccompTests(TestEnvironment env, ITestOutputHelper output) 
     private static readonly object s_probeLock = new();
     private static string? s_probe;
 
-    public static TheoryData<string> Profiles => new() { "podman-default", "strict-allowlist" };
+    /// <summary>podman-default-admin: podman's profile for a container with CAP_SYS_ADMIN and friends,
+    /// so includes.caps/excludes.caps pick other rules (mount, bpf, clone without the flag mask...).</summary>
+    public static TheoryData<string> Profiles => new() { "podman-default", "podman-default-admin", "strict-allowlist" };
+
+    private static readonly string[] s_adminCaps =
+        ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_SYS_ADMIN", "CAP_SYS_PTRACE", "CAP_BPF", "CAP_PERFMON", "CAP_SYSLOG"];
 
     [Theory]
     [MemberData(nameof(Profiles))]
     public void Probes_match_crun(string profileName)
     {
         Assert.True(File.Exists(Crun), $"{Crun} is missing: the seccomp differential test needs crun (scripts/build installs it)");
-        var seccomp = Profile(profileName);
+        string[]? caps = profileName == "podman-default-admin" ? s_adminCaps : null;
+        var seccomp = Profile(profileName, caps ?? (IReadOnlyCollection<string>)TemplateBounding());
 
-        var berth = RunProbes(seccomp, Env.RuntimePath);
-        var crun = RunProbes(seccomp, Crun);
-        var unconfined = RunProbes(null, Env.RuntimePath);
+        var berth = RunProbes(seccomp, Env.RuntimePath, caps);
+        var crun = RunProbes(seccomp, Crun, caps);
+        var unconfined = RunProbes(null, Env.RuntimePath, caps);
 
         output.WriteLine($"profile {profileName}");
         output.WriteLine("| probe | unconfined | crun | berth |");
@@ -78,8 +84,8 @@ public sealed class SeccompTests(TestEnvironment env, ITestOutputHelper output) 
         // podman's profile (containers/common 0.50) lets user namespaces, mount, keyctl, ptrace and
         // vsock through; it refuses bpf, io_uring and perf without capabilities, personality values
         // outside its list (compared on all 64 bits) and syscalls it does not know (fchmodat2).
-        string[] blocked = profileName == "podman-default"
-            ? ["bpf", "io_uring_setup", "perf_event_open", "personality_100000008", "fchmodat2"]
+        string[] blocked = profileName == "podman-default" ? ["bpf", "io_uring_setup", "perf_event_open", "personality_100000008", "fchmodat2"]
+            : profileName == "podman-default-admin" ? ["io_uring_setup", "personality_100000008", "fchmodat2"]
             : ["unshare_user", "clone_newuser", "clone3_newuser", "ptrace_traceme", "bpf", "mount", "keyctl", "socket_vsock",
                "io_uring_setup", "personality_8", "personality_20008", "i386_getpid", "x32_getpid"];
         foreach (var probe in blocked)
@@ -87,31 +93,32 @@ public sealed class SeccompTests(TestEnvironment env, ITestOutputHelper output) 
     }
 
     /// <summary>The OCI linux.seccomp section for a named profile.</summary>
-    private JsonObject Profile(string name)
+    private JsonObject Profile(string name, IReadOnlyCollection<string> bounding)
     {
-        if (name == "podman-default")
+        if (name.StartsWith("podman-default", StringComparison.Ordinal))
         {
             Assert.True(File.Exists(PodmanProfile),
                 $"{PodmanProfile} is missing: apt-get install golang-github-containers-common (scripts/build installs it)");
             var file = JsonNode.Parse(File.ReadAllText(PodmanProfile))!.AsObject();
-            // The bundle's bounding set decides includes/excludes.caps, as podman would for it.
-            var bounding = NewTemplateBounding();
+            // The container's bounding set decides includes/excludes.caps, as podman would for it.
             return SeccompProfileFile.ToOci(file, bounding, "SCMP_ARCH_X86_64", "amd64", SeccompProfileFile.RunningKernel());
         }
         string path = Path.Combine(Env.RepoRoot, "tests", "Berth.Integration.Tests", "profiles", name + ".json");
         return JsonNode.Parse(File.ReadAllText(path))!.AsObject();
     }
 
-    private List<string> NewTemplateBounding()
+    private List<string> TemplateBounding()
     {
         var config = JsonNode.Parse(File.ReadAllText(Path.Combine(Env.TemplateBundle, "config.json")))!;
         return config["process"]!["capabilities"]!["bounding"]!.AsArray().Select(c => (string)c!).ToList();
     }
 
     /// <summary>One container, probe battery and programs; returns name -> outcome (plus Seccomp, Seccomp_filters).</summary>
-    private Dictionary<string, string> RunProbes(JsonObject? seccomp, string runtime, [System.Runtime.CompilerServices.CallerMemberName] string caller = "")
+    private Dictionary<string, string> RunProbes(JsonObject? seccomp, string runtime, string[]? caps,
+        [System.Runtime.CompilerServices.CallerMemberName] string caller = "")
     {
         var c = NewContainer(caller);
+        if (caps is not null) c.Capabilities(caps, caps, caps, [], caps);
         c.RuntimePath = runtime;
         File.Copy(Probe(), Path.Combine(c.RootFs, "bin", "probe"));
         File.SetUnixFileMode(Path.Combine(c.RootFs, "bin", "probe"), TestEnvironment.Mode755);
