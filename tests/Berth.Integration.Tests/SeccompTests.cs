@@ -29,7 +29,7 @@ public sealed class SeccompTests(TestEnvironment env, ITestOutputHelper output) 
         """;
 
     private static readonly object s_probeLock = new();
-    private static string? s_probe;
+    private static readonly Dictionary<string, string> s_compiled = [];
 
     /// <summary>podman-default-admin: podman's profile for a container with CAP_SYS_ADMIN and friends,
     /// so includes.caps/excludes.caps pick other rules (mount, bpf, clone without the flag mask...).</summary>
@@ -154,16 +154,105 @@ public sealed class SeccompTests(TestEnvironment env, ITestOutputHelper output) 
 
     private string ProbeSource() => Path.Combine(Env.RepoRoot, "tests", "Berth.Integration.Tests", "probes", "probe.c");
 
-    /// <summary>Compiles probes/probe.c with gcc -static once per test run.</summary>
-    private string Probe()
+    private string Probe() => Compiled("probe");
+
+    /// <summary>Compiles probes/NAME.c with gcc -static once per test run.</summary>
+    private string Compiled(string name)
     {
         lock (s_probeLock)
         {
-            if (s_probe is not null && File.Exists(s_probe)) return s_probe;
-            string outPath = Path.Combine(TestEnvironment.ScratchRoot, "probe");
-            var r = ProcessRunner.Host("gcc", "-static", "-O2", "-Wall", "-o", outPath, ProbeSource());
-            Assert.True(r.Succeeded && File.Exists(outPath), "gcc -static of probes/probe.c failed (gcc and libc6-dev are needed):\n" + r);
-            return s_probe = outPath;
+            if (s_compiled.TryGetValue(name, out var done) && File.Exists(done)) return done;
+            string outPath = Path.Combine(TestEnvironment.ScratchRoot, name);
+            string src = Path.Combine(Env.RepoRoot, "tests", "Berth.Integration.Tests", "probes", name + ".c");
+            var r = ProcessRunner.Host("gcc", "-static", "-O2", "-Wall", "-o", outPath, src);
+            Assert.True(r.Succeeded && File.Exists(outPath), $"gcc -static of probes/{name}.c failed (gcc and libc6-dev are needed):\n" + r);
+            return s_compiled[name] = outPath;
         }
+    }
+
+    // ---------------------------------------------------------------- user notification
+
+    /// <summary>
+    /// linux.seccomp.listenerPath: the runtime sends the notify fd and the container process state
+    /// to the listener (probes/listener.c), which answers getpriority with EXDEV. berth and crun
+    /// must give the container the same outcome and the listener the same kind of state.
+    /// </summary>
+    [Fact]
+    public void Listener_receives_the_notify_fd_and_answers_like_crun()
+    {
+        Assert.True(File.Exists(Crun), $"{Crun} is missing: the seccomp differential test needs crun (scripts/build installs it)");
+        var berth = RunWithListener(Env.RuntimePath);
+        var crun = RunWithListener(Crun);
+        output.WriteLine($"crun: {crun.Probes} | listener: {crun.Listener.Replace('\n', ' ')} | state: {crun.State.ToJsonString()}");
+        output.WriteLine($"berth: {berth.Probes} | listener: {berth.Listener.Replace('\n', ' ')} | state: {berth.State.ToJsonString()}");
+
+        Assert.Equal(crun.Probes, berth.Probes);
+        Assert.Contains("getpriority_process: errno 18", berth.Probes);   // the listener's answer (EXDEV)
+        Assert.Contains("getppid: ok", berth.Probes);                    // not notified
+        Assert.Contains("notified 140", berth.Listener);                 // getpriority on x86_64
+
+        var s = berth.State;
+        Assert.Equal(new[] { "seccompFd" }, s["fds"]!.AsArray().Select(x => (string)x!).ToArray());
+        Assert.Equal("berth-it-metadata", (string?)s["metadata"]);
+        Assert.True((int)s["pid"]! > 0, "pid in the process state");
+        Assert.Equal((int)s["pid"]!, (int)s["state"]!["pid"]!);
+        Assert.Equal(berth.Id, (string?)s["state"]!["id"]);
+        Assert.False(string.IsNullOrEmpty((string?)s["ociVersion"]), "ociVersion in the process state");
+        Assert.Equal((string?)crun.State["state"]!["status"], (string?)s["state"]!["status"]);
+        Assert.Equal(Path.GetFullPath(berth.Bundle), (string?)s["state"]!["bundle"]);
+    }
+
+    /// <summary>No agent at listenerPath: the container must not start, and nothing is left behind.</summary>
+    [Fact]
+    public void Listener_that_is_not_there_fails_the_create()
+    {
+        var c = NewContainer();
+        c.Linux["seccomp"] = new JsonObject
+        {
+            ["defaultAction"] = "SCMP_ACT_ALLOW",
+            ["listenerPath"] = Path.Combine(c.WorkDir, "nobody-listens.sock"),
+            ["syscalls"] = new JsonArray(new JsonObject { ["names"] = new JsonArray("getpriority"), ["action"] = "SCMP_ACT_NOTIFY" }),
+        };
+        c.Args("true");
+        var r = c.Create();
+        Assert.False(r.Succeeded, "create succeeded without a listener:\n" + r);
+        Assert.Contains("listenerPath", r.Stderr);
+        Assert.Contains("nobody-listens.sock", r.Stderr);
+        c.AssertNoLeaks("after a failed create");
+    }
+
+    private sealed record ListenerRun(string Id, string Bundle, string Probes, string Listener, JsonObject State);
+
+    private ListenerRun RunWithListener(string runtime, [System.Runtime.CompilerServices.CallerMemberName] string caller = "")
+    {
+        var c = NewContainer(caller);
+        c.RuntimePath = runtime;
+        string who = runtime == Crun ? "crun" : "berth";
+        File.Copy(Probe(), Path.Combine(c.RootFs, "bin", "probe"));
+        File.SetUnixFileMode(Path.Combine(c.RootFs, "bin", "probe"), TestEnvironment.Mode755);
+        c.ProcessEnv.Add("PROBE_IN_CONTAINER=1");
+        string sock = Path.Combine(c.WorkDir, "listener.sock");
+        string stateFile = Path.Combine(c.WorkDir, "listener-state.json");
+        c.Linux["seccomp"] = new JsonObject
+        {
+            ["defaultAction"] = "SCMP_ACT_ALLOW",
+            ["listenerPath"] = sock,
+            ["listenerMetadata"] = "berth-it-metadata",
+            ["syscalls"] = new JsonArray(new JsonObject { ["names"] = new JsonArray("getpriority"), ["action"] = "SCMP_ACT_NOTIFY" }),
+        };
+        c.Args("probe", "getpriority_process", "getppid", "getpriority_pgrp");
+
+        using var listener = ProcessRunner.Start(Compiled("listener"), [sock, stateFile, "18", "2"], c.WorkDir);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (!listener.StdoutSoFar.Contains("listening") && !listener.HasExited && DateTime.UtcNow < deadline) Thread.Sleep(20);
+        if (!listener.StdoutSoFar.Contains("listening"))
+            Assert.Fail("the listener did not start: " + listener.Wait(TimeSpan.FromSeconds(1)));
+
+        var r = c.Run();
+        var l = listener.Wait(TimeSpan.FromSeconds(15));
+        Assert.True(r.Succeeded, $"{who} run with a seccomp listener failed:\n{r}\nlistener: {l}");
+        Assert.True(l.Succeeded, $"{who}: the listener failed:\n{l}");
+        var state = JsonNode.Parse(File.ReadAllText(stateFile))!.AsObject();
+        return new ListenerRun(c.Id, c.BundleDir, r.Stdout.Trim(), l.Stdout, state);
     }
 }

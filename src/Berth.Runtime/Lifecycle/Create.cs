@@ -117,6 +117,21 @@ public static class Create
             return (StateJson(c, "creating"), StateJson(c, "created"));
         }
 
+        public void SendSeccompFd(int pid, int notifyFd)
+        {
+            var seccomp = spec.Linux!.Seccomp!;
+            var state = new Berth.Oci.Seccomp.ContainerProcessState
+            {
+                Fds = ["seccompFd"],
+                Pid = pid,
+                Metadata = seccomp.ListenerMetadata,
+                State = new Container(store, record).ToOciState("creating"),
+            };
+            var json = JsonSerializer.SerializeToUtf8Bytes(state, OciJson.Default.ContainerProcessState);
+            try { Berth.Linux.Seccomp.SeccompListener.SendToListener(seccomp.ListenerPath!, notifyFd, json); }
+            catch (LinuxException e) { throw new RuntimeError($"linux.seccomp.listenerPath: {e.Message}"); }
+        }
+
         public void RunRuntimeHooks()
         {
             var state = StateJson(new Container(store, record), "creating");
