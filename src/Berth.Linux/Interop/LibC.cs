@@ -55,6 +55,7 @@ public static unsafe partial class LibC
     [LibraryImport(Lib, SetLastError = true)] public static partial int socket(int domain, int type, int protocol);
     [LibraryImport(Lib, SetLastError = true)] public static partial int connect(int fd, byte* addr, int addrlen);
     [LibraryImport(Lib, SetLastError = true)] public static partial nint sendmsg(int fd, void* msg, int flags);
+    [LibraryImport(Lib, SetLastError = true)] public static partial nint recvmsg(int fd, void* msg, int flags);
     [LibraryImport(Lib, SetLastError = true)] public static partial int dup3(int oldfd, int newfd, int flags);
     [LibraryImport(Lib, SetLastError = true)] public static partial int fcntl(int fd, int cmd, int arg);
     [LibraryImport(Lib, SetLastError = true)] public static partial int ioctl(int fd, ulong request, void* arg);
@@ -75,7 +76,6 @@ public static unsafe partial class LibC
     [LibraryImport(Lib, SetLastError = true)] public static partial int statvfs(byte* path, ulong* buf);
     [LibraryImport(Lib, SetLastError = true)] public static partial int fstatat(int dirfd, byte* path, void* buf, int flags);
     [LibraryImport(Lib, SetLastError = true)] public static partial int statx(int dirfd, byte* path, int flags, uint mask, byte* buf);
-    [LibraryImport(Lib, SetLastError = true)] public static partial nint recvmsg(int fd, void* msg, int flags);
     [LibraryImport(Lib, SetLastError = true)] public static partial int tcgetattr(int fd, byte* termios);
     [LibraryImport(Lib, SetLastError = true)] public static partial int tcsetattr(int fd, int action, byte* termios);
     [LibraryImport(Lib)] public static partial void cfmakeraw(byte* termios);

@@ -71,6 +71,30 @@ public static unsafe class SeccompListener
     }
 
     /// <summary>
+    /// One recvmsg on a unix socket into <paramref name="buffer"/>; an fd passed with SCM_RIGHTS
+    /// comes back in <paramref name="fd"/> (-1 when none, close-on-exec). Returns the byte count
+    /// (0 at EOF) or -errno.
+    /// </summary>
+    public static int ReceiveWithFd(int socket, Span<byte> buffer, out int fd)
+    {
+        fd = -1;
+        const int MSG_CMSG_CLOEXEC = 0x40000000;
+        fixed (byte* data = buffer)
+        {
+            var control = new FdControl();
+            var iov = new IoVec { Base = data, Len = (nuint)buffer.Length };
+            var msg = new MsgHdr { Iov = &iov, IovLen = 1, Control = &control, ControlLen = (nuint)sizeof(FdControl) };
+            nint n;
+            do { n = LibC.recvmsg(socket, &msg, MSG_CMSG_CLOEXEC); }
+            while (n < 0 && Marshal.GetLastPInvokeError() == Consts.EINTR);
+            if (n < 0) return -Marshal.GetLastPInvokeError();
+            if (msg.ControlLen >= (nuint)(sizeof(nuint) + 3 * sizeof(int)) && control.Level == SOL_SOCKET && control.Type == SCM_RIGHTS)
+                fd = control.Fd;
+            return (int)n;
+        }
+    }
+
+    /// <summary>
     /// Sends <paramref name="fd"/> over the connected unix socket <paramref name="socket"/> with
     /// <paramref name="payload"/> (at least one byte) as the message. Returns 0 or an errno.
     /// </summary>

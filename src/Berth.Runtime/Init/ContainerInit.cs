@@ -68,12 +68,20 @@ internal static class ContainerInit
             step = "rlimits"; Logging.Timing.Mark(step);
             ProcessSetup.Rlimits(plan);
             ProcessSetup.OomScoreAdj(plan);
-            if (plan.Seccomp is not null && !plan.NoNewPrivileges)
+            if (plan.Seccomp is not null && (!plan.NoNewPrivileges || plan.Seccomp.HasListener))
             {
                 // Without no_new_privs the kernel wants CAP_SYS_ADMIN to load a filter: load it
-                // while init still has it, before the capability sets are reduced.
+                // while init still has it, before the capability sets are reduced. A filter
+                // with a listener is loaded here too: its notify fd must reach the runtime (and
+                // through it the listener) before "ready", while the runtime still waits on us.
                 step = "seccomp"; Logging.Timing.Mark(step);
-                LoadSeccomp(plan);
+                int notifyFd = LoadSeccomp(plan);
+                if (plan.Seccomp.HasListener)
+                {
+                    if (notifyFd < 0) throw new RuntimeError("linux.seccomp: the kernel returned no notify fd");
+                    sync.SendWithFd("seccompfd", notifyFd);
+                    LibC.close(notifyFd);
+                }
             }
             step = "credentials"; Logging.Timing.Mark(step);
             ProcessSetup.Credentials(plan);
@@ -99,7 +107,7 @@ internal static class ContainerInit
             if (Fd.Read(fifo, b) != 1) Proc.Exit(1);
             LibC.close(fifo);
             HookRunner.RunAll(plan.Spec.Hooks?.StartContainer, startHooksState, "startContainer");
-            if (plan.Seccomp is not null && plan.NoNewPrivileges) LoadSeccomp(plan);
+            if (plan.Seccomp is not null && plan.NoNewPrivileges && !plan.Seccomp.HasListener) LoadSeccomp(plan);
             // Nothing of the runtime's may reach the user's process (CVE-2024-21626).
             Fd.CloexecFrom(3 + plan.PreserveFds);
             for (int i = 3; i < 3 + plan.PreserveFds; i++) LibC.fcntl(i, Consts.F_SETFD, 0);
@@ -144,11 +152,13 @@ internal static class ContainerInit
             throw new RuntimeError($"process.cwd: {plan.Cwd} is outside the container's root");
     }
 
-    internal static void LoadSeccomp(InitPlan plan)
+    /// <summary>Loads the filter; returns the notify fd (NEW_LISTENER) or -1.</summary>
+    internal static int LoadSeccomp(InitPlan plan)
     {
-        int err = Berth.Linux.Seccomp.SeccompLoader.TryLoad(plan.Seccomp!.Filter, plan.Seccomp.Flags, out _);
+        int err = Berth.Linux.Seccomp.SeccompLoader.TryLoad(plan.Seccomp!.Filter, plan.Seccomp.Flags, out int notifyFd);
         if (err != 0)
             throw new RuntimeError($"linux.seccomp: load filter of {plan.Seccomp.Filter.Length} instructions: {LinuxException.Describe(err)}");
+        return notifyFd;
     }
 
     private static unsafe void JoinSessionKeyring(string id)

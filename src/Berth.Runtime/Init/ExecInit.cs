@@ -26,10 +26,16 @@ internal static class ExecInit
             }
             step = "rlimits";
             ProcessSetup.Rlimits(plan);
-            if (plan.Seccomp is not null && !plan.NoNewPrivileges)
+            if (plan.Seccomp is not null && (!plan.NoNewPrivileges || plan.Seccomp.HasListener))
             {
                 step = "seccomp";
-                ContainerInit.LoadSeccomp(plan);
+                int notifyFd = ContainerInit.LoadSeccomp(plan);
+                if (plan.Seccomp.HasListener)
+                {
+                    if (notifyFd < 0) throw new RuntimeError("linux.seccomp: the kernel returned no notify fd");
+                    sync.SendWithFd("seccompfd", notifyFd);
+                    LibC.close(notifyFd);
+                }
             }
             step = "credentials";
             ProcessSetup.Credentials(plan);
@@ -50,7 +56,7 @@ internal static class ExecInit
         }
         try
         {
-            if (plan.Seccomp is not null && plan.NoNewPrivileges) ContainerInit.LoadSeccomp(plan);
+            if (plan.Seccomp is not null && plan.NoNewPrivileges && !plan.Seccomp.HasListener) ContainerInit.LoadSeccomp(plan);
             Fd.CloexecFrom(3 + plan.PreserveFds);
             for (int i = 3; i < 3 + plan.PreserveFds; i++) LibC.fcntl(i, Consts.F_SETFD, 0);
             Proc.Exec(exe, plan.Args, plan.Env);

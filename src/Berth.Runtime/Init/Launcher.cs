@@ -21,6 +21,8 @@ public static class Launcher
         (string Creating, string Created) OnInitPid(int pid);
         /// <summary>Runs prestart and createRuntime hooks.</summary>
         void RunRuntimeHooks();
+        /// <summary>Hands init's seccomp notify fd to linux.seccomp.listenerPath with the process state.</summary>
+        void SendSeccompFd(int pid, int notifyFd);
     }
 
     /// <summary>Starts the container's init and waits until it is ready. Returns its host pid.</summary>
@@ -66,6 +68,12 @@ public static class Launcher
                         var (creating, created) = host.OnInitPid(initPid);
                         host.RunRuntimeHooks();
                         sync.Send("hooksdone", creating, created);
+                        break;
+                    case "seccompfd":
+                        int notifyFd = sync.TakeFd();
+                        if (notifyFd < 0) throw new RuntimeError("linux.seccomp: container init sent no notify fd");
+                        try { host.SendSeccompFd(initPid, notifyFd); }
+                        finally { Fd.Close(notifyFd); }
                         break;
                     case "ready":
                         return initPid;

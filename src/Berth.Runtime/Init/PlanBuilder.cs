@@ -40,8 +40,6 @@ public static class PlanBuilder
         {
             try { plan.Seccomp = Berth.Runtime.Seccomp.SeccompCompiler.Compile(seccomp); }
             catch (Berth.Runtime.Seccomp.SeccompProfileException e) { throw new SpecException(e.Message.StartsWith("seccomp", StringComparison.Ordinal) ? $"linux.{e.Message}" : $"linux.seccomp.{e.Message}"); }
-            if (plan.Seccomp.HasListener)
-                throw new SpecException("linux.seccomp.listenerPath: seccomp user notification is not supported by berth-runtime yet");
         }
         if ((plan.UnshareFlags & Consts.CLONE_NEWNS) == 0 && !plan.Joins.Any(j => j.Kind == NamespaceKind.Mount))
             throw new SpecException("linux.namespaces: berth needs a mount namespace to set up the rootfs (add {\"type\": \"mount\"})");

@@ -6,7 +6,8 @@ namespace Berth.Runtime.Init;
 /// <summary>
 /// Line-based messages between the runtime parent and its init stages over one end of a
 /// socketpair: "go", "userns", "mapped", "pid N", "hooks", "hooksdone\tJSON\tJSON", "ready",
-/// "error\tSTEP\tMESSAGE". One message per line; tabs and newlines inside fields are flattened.
+/// "seccompfd" (with the notify fd attached), "error\tSTEP\tMESSAGE". One message per line; tabs
+/// and newlines inside fields are flattened.
 /// </summary>
 public sealed class SyncChannel(int fd)
 {
@@ -20,6 +21,24 @@ public sealed class SyncChannel(int fd)
         Berth.Linux.Files.Fd.WriteAll(Fd, Encoding.UTF8.GetBytes(sb.ToString()), "sync socket");
     }
 
+    /// <summary>An fd that came with a message (SCM_RIGHTS), for <see cref="TakeFd"/>; -1 when none.</summary>
+    private int _receivedFd = -1;
+
+    /// <summary>Sends a message with <paramref name="fd"/> attached (SCM_RIGHTS); the peer gets it from <see cref="TakeFd"/>.</summary>
+    public void SendWithFd(string type, int fd)
+    {
+        int err = Berth.Linux.Seccomp.SeccompListener.SendFd(Fd, fd, Encoding.UTF8.GetBytes(type.Replace('\t', ' ').Replace('\n', ' ') + "\n"));
+        if (err != 0) throw new Berth.Linux.LinuxException("sendmsg", "sync socket", err);
+    }
+
+    /// <summary>The fd that came with the last message, handed over once (-1 when none).</summary>
+    public int TakeFd()
+    {
+        int fd = _receivedFd;
+        _receivedFd = -1;
+        return fd;
+    }
+
     /// <summary>Next message split into fields, or null at EOF (the peer died or closed).</summary>
     public string[]? Receive()
     {
@@ -27,9 +46,14 @@ public sealed class SyncChannel(int fd)
         Span<byte> one = stackalloc byte[1];
         while (true)
         {
-            int n;
-            try { n = Berth.Linux.Files.Fd.Read(Fd, one); }
-            catch (Berth.Linux.LinuxException) { return null; }
+            // recvmsg, not read: a message may carry an fd, which read would drop.
+            int n = Berth.Linux.Seccomp.SeccompListener.ReceiveWithFd(Fd, one, out int fd);
+            if (fd >= 0)
+            {
+                if (_receivedFd >= 0) Berth.Linux.Files.Fd.Close(_receivedFd);
+                _receivedFd = fd;
+            }
+            if (n < 0) return null;
             if (n == 0) return buf.Count == 0 ? null : Split(buf);
             if (one[0] == (byte)'\n') return Split(buf);
             buf.Add(one[0]);
@@ -49,6 +73,8 @@ public sealed class SyncChannel(int fd)
 
     public void Close()
     {
+        if (_receivedFd >= 0) Berth.Linux.Files.Fd.Close(_receivedFd);
+        _receivedFd = -1;
         Berth.Linux.Files.Fd.Close(Fd);
         Fd = -1;
     }

@@ -133,12 +133,31 @@ public static class Create
             return (StateJson(c, "creating"), StateJson(c, "created"));
         }
 
+        public void SendSeccompFd(int pid, int notifyFd) =>
+            SendToListener(spec, new Container(store, record), pid, notifyFd, "creating");
+
         public void RunRuntimeHooks()
         {
             var state = StateJson(new Container(store, record), "creating");
             HookRunner.RunAll(spec.Hooks?.Prestart, state, "prestart");
             HookRunner.RunAll(spec.Hooks?.CreateRuntime, state, "createRuntime");
         }
+    }
+
+    /// <summary>Hands a seccomp notify fd to linux.seccomp.listenerPath with the process state (runtime-spec).</summary>
+    internal static void SendToListener(Oci.Runtime.Spec spec, Container c, int pid, int notifyFd, string status)
+    {
+        var seccomp = spec.Linux!.Seccomp!;
+        var state = new Berth.Oci.Seccomp.ContainerProcessState
+        {
+            Fds = ["seccompFd"],
+            Pid = pid,
+            Metadata = seccomp.ListenerMetadata,
+            State = c.ToOciState(status),
+        };
+        var json = JsonSerializer.SerializeToUtf8Bytes(state, OciJson.Default.ContainerProcessState);
+        try { Berth.Linux.Seccomp.SeccompListener.SendToListener(seccomp.ListenerPath!, notifyFd, json); }
+        catch (LinuxException e) { throw new RuntimeError($"linux.seccomp.listenerPath: {e.Message}"); }
     }
 
     public static string StateJson(Container c, string status) =>

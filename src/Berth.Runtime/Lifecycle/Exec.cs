@@ -71,7 +71,7 @@ public static class Exec
         int pid;
         try
         {
-            pid = Launcher.Launch(plan, CgroupSetup.Open(c.Record.CgroupPath), NoHooks.Instance);
+            pid = Launcher.Launch(plan, CgroupSetup.Open(c.Record.CgroupPath), new ExecHost(spec, c));
         }
         catch (Exception e) when (e is LinuxException or IOException or Berth.Linux.Cgroups.CgroupException)
         {
@@ -84,11 +84,12 @@ public static class Exec
         return Foreground.Wait(pid).ShellCode;
     }
 
-    private sealed class NoHooks : Launcher.IHost
+    /// <summary>exec runs no hooks; a seccomp listener gets the exec'd process's notify fd.</summary>
+    private sealed class ExecHost(Oci.Runtime.Spec spec, Container c) : Launcher.IHost
     {
-        public static readonly NoHooks Instance = new();
         public (string Creating, string Created) OnInitPid(int pid) => ("", "");
         public void RunRuntimeHooks() { }
+        public void SendSeccompFd(int pid, int notifyFd) => Create.SendToListener(spec, c, pid, notifyFd, c.Status());
     }
 
     private static Oci.Runtime.Process ReadProcess(string path)
