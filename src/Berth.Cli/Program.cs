@@ -12,6 +12,7 @@ public static class Program
 
     public static int Main(string[] args)
     {
+        Berth.Runtime.Logging.Timing.Mark("main");
         var self = Path.GetFileName(Environment.GetCommandLineArgs()[0]);
         if (self.EndsWith("-runtime", StringComparison.Ordinal) || self == "runc")
             return RuntimeCli.Dispatch(args);

@@ -39,21 +39,31 @@ public static unsafe class SealedExe
     private static int TryReadonlyBind()
     {
         var tmp = $"/tmp/.berth-exe.{LibC.getpid()}.{System.Random.Shared.Next():x}";
-        fixed (byte* t = CString.Of(tmp))
+        var t = CString.Of(tmp);
+        int fd = -1;
+        fixed (byte* tp = t)
         {
-            int f = LibC.open(t, Consts.O_CREAT | Consts.O_EXCL | Consts.O_RDWR | Consts.O_CLOEXEC, 0x180);
+            int f = LibC.open(tp, Consts.O_CREAT | Consts.O_EXCL | Consts.O_RDWR | Consts.O_CLOEXEC, 0x180);
             if (f < 0) return -1;
             LibC.close(f);
-            int fd = -1;
             if (Mounts.Mount.TryApply("/proc/self/exe", tmp, null, Consts.MS_BIND, null) == 0)
             {
                 if (Mounts.Mount.TryApply(null, tmp, null, Consts.MS_BIND | Consts.MS_REMOUNT | Consts.MS_RDONLY, null) == 0)
-                    fd = LibC.open(t, Consts.O_PATH | Consts.O_CLOEXEC, 0);
-                LibC.umount2(t, Consts.MNT_DETACH);
+                    fd = LibC.open(tp, Consts.O_PATH | Consts.O_CLOEXEC, 0);
+                // Detaching waits for an RCU grace period (~2 ms here): a child does it while we exec.
+                // Our O_PATH fd keeps the detached mount alive for execveat.
+                if (fd < 0 || LibC.fork() != 0)
+                {
+                    if (fd < 0) { LibC.umount2(tp, Consts.MNT_DETACH); LibC.unlinkat(Consts.AT_FDCWD, tp, 0); }
+                    return fd;
+                }
+                LibC.umount2(tp, Consts.MNT_DETACH);
+                LibC.unlinkat(Consts.AT_FDCWD, tp, 0);
+                LibC._exit(0);
             }
-            LibC.unlinkat(Consts.AT_FDCWD, t, 0);
-            return fd;
+            LibC.unlinkat(Consts.AT_FDCWD, tp, 0);
         }
+        return fd;
     }
 
     private static void ExecFd(int fd, IReadOnlyList<string> argv)
