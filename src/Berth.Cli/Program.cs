@@ -1,3 +1,4 @@
+using Berth.Cli.Engine;
 using Berth.Cli.Runtime;
 
 namespace Berth.Cli;
@@ -18,6 +19,14 @@ public static class Program
             return RuntimeCli.Dispatch(args);
         if (args.Length > 0 && args[0] == "runtime")
             return RuntimeCli.Dispatch(args[1..]);
+        // The engine's image commands; `--storage DIR` may come first. Nothing of the engine is
+        // touched (or loaded) on the runtime path above.
+        int cmdAt = 0;
+        string? storage = null;
+        if (args.Length > 1 && args[0] == "--storage") { storage = args[1]; cmdAt = 2; }
+        else if (args.Length > 0 && args[0].StartsWith("--storage=", StringComparison.Ordinal)) { storage = args[0][10..]; cmdAt = 1; }
+        if (args.Length > cmdAt && ImageCli.Commands.Contains(args[cmdAt]))
+            return ImageCli.Dispatch(args[cmdAt..], storage);
         if (args.Length > 0 && args[0] is "--version" or "-v" or "version")
         {
             Console.WriteLine($"berth version {Version}");
@@ -29,9 +38,11 @@ public static class Program
 
             Usage:
               berth runtime COMMAND [ARGS]   the runc-compatible OCI runtime (also installed as berth-runtime)
+              berth [--storage DIR] COMMAND  the engine (images under /var/lib/berth or $BERTH_STORAGE)
               berth --version
 
             Runtime commands: create, start, run, state, kill, delete, list, spec (berth runtime --help)
+            Image commands:   load -i FILE, save -o FILE IMAGE..., images, image inspect|history|prune, tag, rmi
             """);
         return args.Length == 0 || args[0] is "--help" or "-h" or "help" ? 0 : 1;
     }
