@@ -68,21 +68,8 @@ internal static class ContainerInit
             step = "rlimits"; Logging.Timing.Mark(step);
             ProcessSetup.Rlimits(plan);
             ProcessSetup.OomScoreAdj(plan);
-            if (plan.Seccomp is not null && (!plan.NoNewPrivileges || plan.Seccomp.HasListener))
-            {
-                // Without no_new_privs the kernel wants CAP_SYS_ADMIN to load a filter: load it
-                // while init still has it, before the capability sets are reduced. A filter
-                // with a listener is loaded here too: its notify fd must reach the runtime (and
-                // through it the listener) before "ready", while the runtime still waits on us.
-                step = "seccomp"; Logging.Timing.Mark(step);
-                int notifyFd = LoadSeccomp(plan);
-                if (plan.Seccomp.HasListener)
-                {
-                    if (notifyFd < 0) throw new RuntimeError("linux.seccomp: the kernel returned no notify fd");
-                    sync.SendWithFd("seccompfd", notifyFd);
-                    LibC.close(notifyFd);
-                }
-            }
+            step = "seccomp"; Logging.Timing.Mark(step);
+            LoadSeccompEarly(plan, sync);
             step = "credentials"; Logging.Timing.Mark(step);
             ProcessSetup.Credentials(plan);
             step = "cwd"; Logging.Timing.Mark(step);
@@ -107,6 +94,36 @@ internal static class ContainerInit
             if (Fd.Read(fifo, b) != 1) Proc.Exit(1);
             LibC.close(fifo);
             HookRunner.RunAll(plan.Spec.Hooks?.StartContainer, startHooksState, "startContainer");
+        }
+        catch (Exception e)
+        {
+            try { Fd.WriteAll(2, Encoding.UTF8.GetBytes($"berth: {e.Message}\n")); } catch (Exception) { }
+            Proc.Exit(127);
+        }
+        ExecProcess(plan, exe);
+    }
+
+    /// <summary>
+    /// Without no_new_privs the kernel wants CAP_SYS_ADMIN to load a filter: load it while the
+    /// process still has it, before the capability sets are reduced. A filter with a listener is
+    /// loaded here too: its notify fd must reach the runtime (and through it the listener) before
+    /// "ready", while the runtime still waits on us. Otherwise the filter waits for <see cref="ExecProcess"/>.
+    /// </summary>
+    internal static void LoadSeccompEarly(InitPlan plan, SyncChannel sync)
+    {
+        if (plan.Seccomp is null || (plan.NoNewPrivileges && !plan.Seccomp.HasListener)) return;
+        int notifyFd = LoadSeccomp(plan);
+        if (!plan.Seccomp.HasListener) return;
+        if (notifyFd < 0) throw new RuntimeError("linux.seccomp: the kernel returned no notify fd");
+        sync.SendWithFd("seccompfd", notifyFd);
+        LibC.close(notifyFd);
+    }
+
+    /// <summary>The last steps of init and exec: the late seccomp filter, fds, execve. Never returns.</summary>
+    internal static void ExecProcess(InitPlan plan, string exe)
+    {
+        try
+        {
             if (plan.Seccomp is not null && plan.NoNewPrivileges && !plan.Seccomp.HasListener) LoadSeccomp(plan);
             // Nothing of the runtime's may reach the user's process (CVE-2024-21626).
             Fd.CloexecFrom(3 + plan.PreserveFds);

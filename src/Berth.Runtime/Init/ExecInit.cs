@@ -26,17 +26,8 @@ internal static class ExecInit
             }
             step = "rlimits";
             ProcessSetup.Rlimits(plan);
-            if (plan.Seccomp is not null && (!plan.NoNewPrivileges || plan.Seccomp.HasListener))
-            {
-                step = "seccomp";
-                int notifyFd = ContainerInit.LoadSeccomp(plan);
-                if (plan.Seccomp.HasListener)
-                {
-                    if (notifyFd < 0) throw new RuntimeError("linux.seccomp: the kernel returned no notify fd");
-                    sync.SendWithFd("seccompfd", notifyFd);
-                    LibC.close(notifyFd);
-                }
-            }
+            step = "seccomp";
+            ContainerInit.LoadSeccompEarly(plan, sync);
             step = "credentials";
             ProcessSetup.Credentials(plan);
             step = "cwd";
@@ -54,17 +45,6 @@ internal static class ExecInit
             Proc.Exit(1);
             return;
         }
-        try
-        {
-            if (plan.Seccomp is not null && plan.NoNewPrivileges && !plan.Seccomp.HasListener) ContainerInit.LoadSeccomp(plan);
-            Fd.CloexecFrom(3 + plan.PreserveFds);
-            for (int i = 3; i < 3 + plan.PreserveFds; i++) LibC.fcntl(i, Consts.F_SETFD, 0);
-            Proc.Exec(exe, plan.Args, plan.Env);
-        }
-        catch (Exception e)
-        {
-            try { Fd.WriteAll(2, Encoding.UTF8.GetBytes($"berth: {e.Message}\n")); } catch (Exception) { }
-        }
-        Proc.Exit(127);
+        ContainerInit.ExecProcess(plan, exe);
     }
 }
