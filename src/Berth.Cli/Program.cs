@@ -42,7 +42,7 @@ public static class Program
               berth --version
 
             Runtime commands: create, start, run, state, kill, delete, list, spec (berth runtime --help)
-            Image commands:   load -i FILE, save -o FILE IMAGE..., images, image inspect|history|prune, tag, rmi
+            Image commands:   load -i FILE, save -o FILE IMAGE..., images, image inspect|history|prune|default|unpack, tag, rmi
             """);
         return args.Length == 0 || args[0] is "--help" or "-h" or "help" ? 0 : 1;
     }

@@ -24,6 +24,9 @@ public static class ImageCli
           tag SRC NEW    give an image another name
           rm IMAGE...    remove images (same as berth rmi)
           prune          delete blobs and unpacked layers no image uses
+          default        load berth.local/busybox:latest, the image made from a static busybox
+                         (-o FILE: write it as an oci-archive instead; --busybox PATH: build from PATH)
+          unpack IMAGE DIR   apply the image's layers onto DIR (a flat rootfs, e.g. a bundle's)
         """;
 
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
@@ -42,7 +45,7 @@ public static class ImageCli
                 {
                     "ls" or "list" => ("images", rest[1..]),
                     "rm" => ("rmi", rest[1..]),
-                    "load" or "save" or "tag" or "inspect" or "history" or "prune" => (rest[0], rest[1..]),
+                    "load" or "save" or "tag" or "inspect" or "history" or "prune" or "default" or "unpack" => (rest[0], rest[1..]),
                     var c => throw new UsageError($"unknown image command \"{c}\"\n{ImageUsage}"),
                 };
             }
@@ -56,6 +59,8 @@ public static class ImageCli
                 "tag" => Tag(rest, storage),
                 "rmi" => Rmi(rest, storage),
                 "prune" => Prune(rest, storage),
+                "default" => Default(rest, storage),
+                "unpack" => Unpack(rest, storage),
                 _ => throw new UsageError($"unknown command \"{cmd}\""),
             };
         }
@@ -71,6 +76,55 @@ public static class ImageCli
     private static ArgParser Parser() => new ArgParser().Option("storage").Flag("help|h");
 
     private static ImageStore Open(ArgParser p, string? storage) => new(ImageStore.ResolveRoot(p.Get("storage") ?? storage));
+
+    /// <summary>store.Resolve, loading the default image the first time it is named.</summary>
+    private static ImageRecord Resolve(ImageStore store, string reference)
+    {
+        try { return store.Resolve(reference); }
+        catch (ImageNotFoundException) when (DefaultImage.Names(reference))
+        {
+            DefaultImage.Load(store);
+            return store.Resolve(reference);
+        }
+    }
+
+    private static int Default(string[] args, string? storage)
+    {
+        var p = Parser().Option("output|o").Option("busybox").Option("input|i").Parse(args, stopAtPositional: false);
+        if (p.Has("help"))
+        {
+            Console.WriteLine($"""
+                Usage: berth image default [-o FILE] [--busybox PATH] [-i FILE]
+                  loads {DefaultImage.Name}: from -i FILE, else {DefaultImage.ArchiveFileName} beside the binary
+                  (scripts/build writes it), else built now from this host's static busybox.
+                  -o FILE writes the oci-archive (built from --busybox or the host's) and loads nothing.
+                """);
+            return 0;
+        }
+        if (p.Get("output") is { } output)
+        {
+            var bb = p.Get("busybox") ?? DefaultImage.FindStaticBusybox() ?? throw new InvalidOperationException("no static busybox on this host (apt-get install busybox-static, or --busybox PATH)");
+            var d = DefaultImage.WriteArchiveFile(bb, output);
+            Console.WriteLine(d);
+            return 0;
+        }
+        var img = DefaultImage.Load(Open(p, storage), p.Get("input"), p.Get("busybox"));
+        Console.WriteLine($"Loaded image: {string.Join(", ", img.Names)}");
+        return 0;
+    }
+
+    private static int Unpack(string[] args, string? storage)
+    {
+        var p = Parser().Parse(args, stopAtPositional: false);
+        if (p.Has("help")) { Console.WriteLine("Usage: berth image unpack IMAGE DIR\n  applies every layer onto DIR (created if missing), as a flat root filesystem"); return 0; }
+        if (p.Positional.Count != 2) throw new UsageError("usage: berth image unpack IMAGE DIR");
+        var store = Open(p, storage);
+        var img = Resolve(store, p.Positional[0]);
+        bool root = Berth.Linux.Interop.LibC.geteuid() == 0;
+        using (store.LockShared())
+            store.Materialize(img, p.Positional[1], new Berth.Images.Layers.UnpackOptions { Whiteouts = Berth.Images.Layers.WhiteoutMode.Apply, CreateDevices = root });
+        return 0;
+    }
 
     private static int Load(string[] args, string? storage)
     {
@@ -98,7 +152,9 @@ public static class ImageCli
         if (p.Has("help")) { Console.WriteLine("Usage: berth save -o FILE [--format oci-archive|docker-archive] IMAGE..."); return 0; }
         var output = p.Get("output") ?? throw new UsageError("save needs -o FILE");
         if (p.Positional.Count == 0) throw new UsageError("save needs at least one IMAGE");
-        new ImageExporter(Open(p, storage)).Save(p.Positional, output, ImageExporter.ParseFormat(p.Get("format")));
+        var store = Open(p, storage);
+        foreach (var r in p.Positional) Resolve(store, r);
+        new ImageExporter(store).Save(p.Positional, output, ImageExporter.ParseFormat(p.Get("format")));
         return 0;
     }
 
@@ -141,7 +197,7 @@ public static class ImageCli
         var arr = new JsonArray();
         foreach (var r in p.Positional)
         {
-            var img = store.Resolve(r);
+            var img = Resolve(store, r);
             var o = RecordJson(img);
             var md = Digest.Parse(img.Manifest);
             o["Manifest"] = JsonNode.Parse(store.Content.ReadVerified(md, "manifest"));
@@ -158,7 +214,7 @@ public static class ImageCli
         var p = Parser().Parse(args, stopAtPositional: false);
         if (p.Positional.Count != 1) throw new UsageError("history needs one IMAGE");
         var store = Open(p, storage);
-        var img = store.Resolve(p.Positional[0]);
+        var img = Resolve(store, p.Positional[0]);
         var m = store.ReadManifest(img);
         var config = store.ReadConfig(m);
         var rows = new List<string[]> { new[] { "LAYER", "CREATED", "CREATED BY", "SIZE", "COMMENT" } };
@@ -185,7 +241,9 @@ public static class ImageCli
     {
         var p = Parser().Parse(args, stopAtPositional: false);
         if (p.Positional.Count != 2) throw new UsageError("usage: berth tag IMAGE NEWNAME");
-        Open(p, storage).Tag(p.Positional[0], p.Positional[1]);
+        var store = Open(p, storage);
+        Resolve(store, p.Positional[0]);
+        store.Tag(p.Positional[0], p.Positional[1]);
         return 0;
     }
 
