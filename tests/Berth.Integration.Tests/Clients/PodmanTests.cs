@@ -131,6 +131,24 @@ public sealed class PodmanTests : IntegrationTest, IDisposable
     }
 
     [Fact]
+    public void Device_and_privileged()
+    {
+        // podman's linux.devices carry the node type in fileMode (020666): berth must accept it.
+        string name = NewName();
+        var r = Podman(RunArgs(name, ["--rm", "--device", "/dev/fuse:/dev/berth-fuse", _c.Image, "ls", "-l", "/dev/berth-fuse"]));
+        Assert.True(r.Succeeded, r.ToString());
+        Assert.StartsWith("c", r.Stdout.Trim());
+        Assert.Contains("10, 229", r.Stdout);
+
+        name = NewName();
+        r = Podman(RunArgs(name, ["--rm", "--privileged", _c.Image, "sh", "-c", "test -c /dev/fuse && grep CapEff /proc/self/status"]));
+        Assert.True(r.Succeeded, r.ToString());
+        Assert.Equal(File.ReadAllLines("/proc/self/status").Single(l => l.StartsWith("CapBnd:")).Split('\t')[1],
+            r.Stdout.Trim().Split('\t')[1]);
+        AssertLeftNothing(name);
+    }
+
+    [Fact]
     public void Detached_exec_exec_tty_top_stop_rm()
     {
         string name = NewName();
