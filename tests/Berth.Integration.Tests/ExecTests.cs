@@ -60,6 +60,21 @@ public sealed class ExecTests(TestEnvironment env) : IntegrationTest(env)
     }
 
     [Fact]
+    public void Exec_detached_pid_file_names_a_quick_process_too()
+    {
+        // The exec'd process reports "ready" on the same socket as the intermediate's "pid": a
+        // quick one could win, and the pid file said 0 (conmon then reported exit -1, podman 255).
+        var c = Running();
+        for (int i = 0; i < 30; i++)
+        {
+            string pidFile = Path.Combine(c.WorkDir, $"quick{i}.pid");
+            var r = c.Runtime("exec", "--detach", "--pid-file", pidFile, c.Id, "true");
+            Assert.True(r.Succeeded, r.ToString());
+            Assert.True(int.Parse(File.ReadAllText(pidFile).Trim()) > 1, $"exec {i}: pid file says {File.ReadAllText(pidFile)}");
+        }
+    }
+
+    [Fact]
     public void Exec_with_a_process_file_as_podman_sends_it()
     {
         var c = Running();

@@ -44,6 +44,9 @@ public static class Launcher
         var sync = new SyncChannel(parentEnd);
         int initPid = 0;
         bool intermediateReaped = false;
+        // The intermediate's "pid" and init's own messages share this socket from two processes:
+        // a quick exec's "ready" (or an init's "hooks") can come first. Handle them once the pid is known.
+        bool readyEarly = false, hooksEarly = false;
         try
         {
             cgroup?.AddProcess(child);
@@ -63,11 +66,12 @@ public static class Launcher
                         initPid = int.Parse(msg[1]);
                         Proc.Wait(child);
                         intermediateReaped = true;
+                        if (hooksEarly) RunHooks(host, initPid, sync);
+                        if (readyEarly) return initPid;
                         break;
                     case "hooks":
-                        var (creating, created) = host.OnInitPid(initPid);
-                        host.RunRuntimeHooks();
-                        sync.Send("hooksdone", creating, created);
+                        if (initPid == 0) hooksEarly = true;
+                        else RunHooks(host, initPid, sync);
                         break;
                     case "seccompfd":
                         int notifyFd = sync.TakeFd();
@@ -76,7 +80,9 @@ public static class Launcher
                         finally { Fd.Close(notifyFd); }
                         break;
                     case "ready":
-                        return initPid;
+                        if (initPid == 0) readyEarly = true;
+                        else return initPid;
+                        break;
                     case "error":
                         throw new RuntimeError(msg.Length > 2 ? $"{msg[1]}: {msg[2]}" : string.Join(' ', msg.Skip(1)));
                     default:
@@ -99,6 +105,13 @@ public static class Launcher
             throw;
         }
         finally { sync.Close(); }
+    }
+
+    private static void RunHooks(IHost host, int initPid, SyncChannel sync)
+    {
+        var (creating, created) = host.OnInitPid(initPid);
+        host.RunRuntimeHooks();
+        sync.Send("hooksdone", creating, created);
     }
 
     private static void WriteIdMaps(int pid, InitPlan plan)

@@ -55,8 +55,11 @@ public static partial class SpecValidator
                     Fail($"linux.devices[{i}].type", $"unknown device type {Quote(d.Type)} (c, b, u or p)");
                 if (d.Type != "p" && (d.Major < 0 || d.Minor < 0))
                     Fail($"linux.devices[{i}]", $"major {d.Major}, minor {d.Minor}: device numbers cannot be negative");
-                if (d.FileMode is { } mode && (mode & ~0xFFFu) != 0)
-                    Fail($"linux.devices[{i}].fileMode", $"{mode} (0{Convert.ToString(mode, 8)}) has bits beyond 07777");
+                // podman (--device, --privileged) includes the node's type bits, e.g. 020666 for a
+                // char device; runc ORs them in. Accept the ones that match the type, nothing else.
+                uint typeBits = d.Type switch { "b" => 0x6000u, "p" => 0x1000u, _ => 0x2000u }; // S_IFBLK, S_IFIFO, S_IFCHR
+                if (d.FileMode is { } mode && (mode & ~0xFFFu) != 0 && (mode & ~0xFFFu) != typeBits)
+                    Fail($"linux.devices[{i}].fileMode", $"{mode} (0{Convert.ToString(mode, 8)}) has bits beyond 07777 other than the type {Quote(d.Type)}'s (0{Convert.ToString(typeBits, 8)})");
             }
 
         if (linux.Resources?.Devices is { } rules)

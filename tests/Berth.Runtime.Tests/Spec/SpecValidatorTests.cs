@@ -421,6 +421,10 @@ public class SpecValidatorTests
     {
         Fails(s => s.Linux!.Devices = [new Device { Path = "/dev/x", Type = "b", Major = -1 }], "linux.devices[0]", "major -1");
         Fails(s => s.Linux!.Devices = [new Device { Path = "/dev/x", Type = "c", FileMode = 0x1FFFF }], "linux.devices[0].fileMode", "0377777");
+        // podman writes the type bits too (020666 for a char device, 060660 for a block device), as runc accepts.
+        Passes(s => s.Linux!.Devices = [new Device { Path = "/dev/c", Type = "c", Major = 1, Minor = 3, FileMode = 0x21B6 },
+            new Device { Path = "/dev/b", Type = "b", Major = 7, Minor = 0, FileMode = 0x61B0 }]);
+        Fails(s => s.Linux!.Devices = [new Device { Path = "/dev/x", Type = "c", Major = 1, Minor = 3, FileMode = 0x61B6 }], "linux.devices[0].fileMode", "060666");
         Passes(s => s.Linux!.Devices = [new Device { Path = "/dev/fifo", Type = "p" }, new Device { Path = "/dev/x", Type = "u", Major = 4, Minor = 5, FileMode = 0x1B6 }]);
     }
 
