@@ -27,6 +27,8 @@ public static class Program
         else if (args.Length > 0 && args[0].StartsWith("--storage=", StringComparison.Ordinal)) { storage = args[0][10..]; cmdAt = 1; }
         if (args.Length > cmdAt && ImageCli.Commands.Contains(args[cmdAt]))
             return ImageCli.Dispatch(args[cmdAt..], storage);
+        if (args.Length > cmdAt && ContainerCli.Commands.Contains(args[cmdAt]))
+            return ContainerCli.Dispatch(args[cmdAt..], storage);
         if (args.Length > 0 && args[0] is "--version" or "-v" or "version")
         {
             Console.WriteLine($"berth version {Version}");
@@ -42,6 +44,7 @@ public static class Program
               berth --version
 
             Runtime commands: create, start, run, state, kill, delete, list, spec (berth runtime --help)
+            Container commands: run [--rm] [-d] [-it] [--name N] [-e K=V] [-w DIR] [-u USER] [--network none|host] IMAGE [CMD...], ps [-a], rm [-f]
             Image commands:   load -i FILE, save -o FILE IMAGE..., images, image inspect|history|prune|default|unpack, tag, rmi
             """);
         return args.Length == 0 || args[0] is "--help" or "-h" or "help" ? 0 : 1;

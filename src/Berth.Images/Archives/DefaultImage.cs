@@ -229,9 +229,9 @@ public static class DefaultImage
     /// <summary>Where the prebuilt archive is looked for: beside the running binary.</summary>
     public static string? PrebuiltArchive()
     {
-        var exe = Environment.ProcessPath;
-        if (exe is null || !exe.StartsWith('/')) return null;
-        var p = Path.Combine(Path.GetDirectoryName(exe)!, ArchiveFileName);
+        var exe = Berth.Linux.Processes.SealedExe.OriginalPath;
+        if (exe is null || !exe.StartsWith('/') || Path.GetDirectoryName(exe) is not { } dir) return null;
+        var p = Path.Combine(dir, ArchiveFileName);
         return File.Exists(p) ? p : null;
     }
 

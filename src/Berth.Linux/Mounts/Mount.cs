@@ -33,6 +33,13 @@ public static unsafe class Mount
             if (LibC.umount2(t, flags) != 0) throw LinuxException.Last("umount", target);
     }
 
+    /// <summary>umount2; returns 0 or the errno.</summary>
+    public static int TryUnmount(string target, int flags)
+    {
+        fixed (byte* t = CString.Of(target))
+            return LibC.umount2(t, flags) == 0 ? 0 : System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
+    }
+
     public static void PivotRoot(string newRoot, string putOld)
     {
         fixed (byte* n = CString.Of(newRoot))

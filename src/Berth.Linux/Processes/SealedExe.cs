@@ -12,6 +12,11 @@ namespace Berth.Linux.Processes;
 public static unsafe class SealedExe
 {
     private const ulong ST_RDONLY = 1;
+    private const string OriginalVar = "BERTH_ORIGINAL_EXE";
+
+    /// <summary>The binary's path as installed (a re-executed copy only knows its anonymous fd).</summary>
+    public static string? OriginalPath =>
+        Environment.GetEnvironmentVariable(OriginalVar) is { Length: > 0 } p ? p : Environment.ProcessPath;
 
     /// <summary>True when /proc/self/exe can no longer be written: a read-only mount or a sealed memfd.</summary>
     public static bool IsProtected()
@@ -68,6 +73,8 @@ public static unsafe class SealedExe
 
     private static void ExecFd(int fd, IReadOnlyList<string> argv)
     {
+        if (Environment.GetEnvironmentVariable(OriginalVar) is null && Environment.ProcessPath is { } path)
+            Environment.SetEnvironmentVariable(OriginalVar, path);
         var env = System.Environment.GetEnvironmentVariables();
         var envList = new List<string>(env.Count);
         foreach (System.Collections.DictionaryEntry e in env) envList.Add($"{e.Key}={e.Value}");

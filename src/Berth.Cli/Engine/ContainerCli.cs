@@ -1,0 +1,122 @@
+using Berth.Engine.Containers;
+using Berth.Images.Store;
+using Berth.Runtime;
+
+namespace Berth.Cli.Engine;
+
+/// <summary>The engine's container commands (first slice of issue 6): run, ps, rm.</summary>
+public static class ContainerCli
+{
+    public static readonly HashSet<string> Commands = ["run", "ps", "rm"];
+
+    public static int Dispatch(string[] args, string? storage)
+    {
+        try
+        {
+            var cmd = args[0];
+            var rest = args[1..].ToList();
+            return cmd switch
+            {
+                "run" => Run(rest, storage),
+                "ps" => Ps(rest, storage),
+                "rm" => Rm(rest, storage),
+                _ => throw new UsageError($"unknown command \"{cmd}\""),
+            };
+        }
+        catch (Exception e) when (e is EngineError or RuntimeError or UsageError or IOException or Berth.Linux.LinuxException
+            or Berth.Images.ImageNotFoundException or InvalidOperationException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"berth: {e.Message}");
+            return e is RuntimeError r ? Math.Max(r.ExitCode, 125) : 125;
+        }
+    }
+
+    private static ContainerService Service(string? storage)
+    {
+        var root = ImageStore.ResolveRoot(storage);
+        return new ContainerService(new ImageStore(root), new EngineStore(root));
+    }
+
+    private static int Run(List<string> rest, string? storage)
+    {
+        var p = new ArgParser()
+            .Option("name").Option("workdir|w").Option("user|u").Option("entrypoint").Option("hostname|h")
+            .Option("network|net").Multi("env|e").Multi("cap-add").Multi("cap-drop").Multi("security-opt")
+            .Flag("rm").Flag("detach|d").Flag("tty|t").Flag("interactive|i").Flag("read-only").Flag("privileged")
+            .Flag("it").Flag("ti")
+            .Parse(rest);
+        if (p.Positional.Count == 0) throw new UsageError("berth run needs an image (e.g. berth.local/busybox)");
+        string? seccomp = null;
+        foreach (var opt in p.All("security-opt"))
+        {
+            if (opt.StartsWith("seccomp=", StringComparison.Ordinal)) seccomp = opt[8..];
+            else if (opt is not ("no-new-privileges" or "no-new-privileges=true"))
+                throw new UsageError($"--security-opt {opt}: supported are seccomp=FILE|unconfined and no-new-privileges");
+        }
+        bool tty = p.Has("tty") || p.Has("it") || p.Has("ti");
+        // The container's process is the runtime's; re-exec from a read-only copy first (CVE-2019-5736).
+        if (!Berth.Linux.Processes.SealedExe.IsProtected()) Berth.Linux.Cgroups.MigrationWarmup.Kick();
+        Berth.Linux.Processes.SealedExe.Reexec(Environment.GetCommandLineArgs());
+        return Service(storage).Run(new RunOptions
+        {
+            Image = p.Positional[0],
+            Command = p.Positional.Skip(1).ToList(),
+            Name = p.Get("name"),
+            Remove = p.Has("rm"),
+            Detach = p.Has("detach"),
+            Tty = tty,
+            Interactive = p.Has("interactive") || p.Has("it") || p.Has("ti"),
+            Env = p.All("env"),
+            Workdir = p.Get("workdir"),
+            User = p.Get("user"),
+            Entrypoint = p.Get("entrypoint") is { } ep ? (ep.Length == 0 ? [] : [ep]) : null,
+            Hostname = p.Get("hostname"),
+            Network = p.Get("network") ?? "none",
+            ReadOnly = p.Has("read-only"),
+            Privileged = p.Has("privileged"),
+            CapAdd = p.All("cap-add"),
+            CapDrop = p.All("cap-drop"),
+            Seccomp = seccomp,
+        });
+    }
+
+    private static int Ps(List<string> rest, string? storage)
+    {
+        var p = new ArgParser().Flag("all|a").Flag("quiet|q").Parse(rest);
+        var rows = Service(storage).List(p.Has("all")).ToList();
+        if (p.Has("quiet"))
+        {
+            foreach (var (c, _) in rows) Console.WriteLine(c.ShortId);
+            return 0;
+        }
+        Console.WriteLine($"{"CONTAINER ID",-14}{"IMAGE",-28}{"COMMAND",-24}{"CREATED",-22}{"STATUS",-14}NAMES");
+        foreach (var (c, status) in rows)
+        {
+            var command = c.Command.Length > 22 ? c.Command[..21] + "…" : c.Command;
+            Console.WriteLine($"{c.ShortId,-14}{c.Image,-28}{command,-24}{c.Created.ToString("yyyy-MM-dd HH:mm:ss"),-22}{status,-14}{c.Name}");
+        }
+        return 0;
+    }
+
+    private static int Rm(List<string> rest, string? storage)
+    {
+        var p = new ArgParser().Flag("force|f").Parse(rest);
+        if (p.Positional.Count == 0) throw new UsageError("berth rm needs a container name or id");
+        var svc = Service(storage);
+        int rc = 0;
+        foreach (var r in p.Positional)
+        {
+            try
+            {
+                svc.Remove(r, p.Has("force"));
+                Console.WriteLine(r);
+            }
+            catch (EngineError e)
+            {
+                Console.Error.WriteLine($"berth: {e.Message}");
+                rc = 1;
+            }
+        }
+        return rc;
+    }
+}

@@ -1,0 +1,165 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Berth.Images;
+using Berth.Images.Archives;
+using Berth.Images.Content;
+using Berth.Images.Store;
+using Berth.Linux.Files;
+using Berth.Linux.Interop;
+using Berth.Oci;
+using Berth.Runtime;
+using Berth.Runtime.Lifecycle;
+using Berth.Runtime.State;
+
+namespace Berth.Engine.Containers;
+
+/// <summary>
+/// `berth run / ps / rm`: an image's layers as a read-only overlay below a per-container upper
+/// dir, an OCI config made from the image config, and berth's runtime run in-process.
+/// </summary>
+public sealed class ContainerService(ImageStore images, EngineStore store)
+{
+    private readonly StateStore _runtime = new(EngineStore.RuntimeRoot);
+
+    public int Run(RunOptions o)
+    {
+        if (o.Detach && o.Remove) throw new EngineError("--rm with --detach needs the container monitor, which is not built yet");
+        if (o.Name is not null && store.List().Any(c => c.Name == o.Name))
+            throw new EngineError($"the container name \"{o.Name}\" is already in use");
+        var img = ResolveImage(o.Image);
+        images.EnsureLayers(img);
+        var manifest = images.ReadManifest(img);
+        var config = images.ReadConfig(manifest);
+
+        var id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
+        var dir = store.Dir(id);
+        Directory.CreateDirectory(dir);
+        var meta = new EngineContainer
+        {
+            Id = id, Name = o.Name ?? id[..12], Image = o.Image, ImageId = img.Id, Created = DateTime.UtcNow, AutoRemove = o.Remove,
+        };
+        try
+        {
+            var lowers = config.Rootfs.DiffIds.AsEnumerable().Reverse().Select(d => images.Layers.PathOf(Digest.Parse(d))).ToList();
+            Overlay.Mount(lowers, store.Upper(id), store.Work(id), store.Merged(id));
+            var hostname = o.Hostname ?? id[..12];
+            var files = new SpecFromImage.Files(Path.Combine(dir, "hostname"), Path.Combine(dir, "hosts"));
+            File.WriteAllText(files.Hostname, hostname + "\n");
+            File.WriteAllText(files.Hosts, $"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n");
+            var spec = SpecFromImage.Build(config, o, store.Merged(id), hostname, files, n => LookupUser(store.Merged(id), n));
+            meta.Command = string.Join(' ', spec.Process!.Args!);
+            File.WriteAllText(Path.Combine(dir, "config.json"), JsonSerializer.Serialize(spec, OciJson.Indented.Spec));
+            store.Save(meta);
+        }
+        catch
+        {
+            Cleanup(id);
+            throw;
+        }
+
+        int code;
+        try
+        {
+            code = Berth.Runtime.Lifecycle.Run.Execute(_runtime, id,
+                new CreateOptions { Bundle = dir, InternalConsole = !o.Detach }, o.Detach);
+        }
+        catch
+        {
+            Cleanup(id);
+            throw;
+        }
+        if (o.Detach)
+        {
+            Console.WriteLine(id);
+            return 0;
+        }
+        if (o.Remove) Cleanup(id);
+        else
+        {
+            meta.ExitCode = code;
+            store.Save(meta);
+            Overlay.Unmount(store.Merged(id));
+        }
+        return code;
+    }
+
+    private ImageRecord ResolveImage(string reference)
+    {
+        try { return images.Resolve(reference); }
+        catch (ImageNotFoundException) when (DefaultImage.Names(reference))
+        {
+            DefaultImage.Load(images);
+            return images.Resolve(reference);
+        }
+    }
+
+    public IEnumerable<(EngineContainer Container, string Status)> List(bool all)
+    {
+        foreach (var c in store.List())
+        {
+            string status;
+            if (_runtime.Exists(c.Id))
+            {
+                try { status = Container.Load(_runtime, c.Id).Status(); }
+                catch (RuntimeError) { status = "unknown"; }
+            }
+            else status = c.ExitCode is { } code ? $"exited ({code})" : "exited";
+            if (all || status is "running" or "paused" or "created") yield return (c, status);
+        }
+    }
+
+    public void Remove(string reference, bool force)
+    {
+        var c = store.Find(reference);
+        if (_runtime.Exists(c.Id))
+        {
+            var status = Container.Load(_runtime, c.Id).Status();
+            if (status is "running" or "paused" && !force)
+                throw new EngineError($"container {c.Name} is {status}: stop it first or use --force");
+            Delete.Execute(_runtime, c.Id, force: true);
+        }
+        Cleanup(c.Id);
+    }
+
+    /// <summary>Unmounts the rootfs and removes the container's directory; never deletes through a live mount.</summary>
+    private void Cleanup(string id)
+    {
+        var merged = store.Merged(id);
+        Overlay.Unmount(merged);
+        if (Overlay.IsMounted(merged)) throw new EngineError($"{merged} is still mounted; not removing the container's files");
+        try { Directory.Delete(store.Dir(id), recursive: true); }
+        catch (DirectoryNotFoundException) { }
+    }
+
+    /// <summary>user or "group:NAME" from the image's /etc/passwd and /etc/group, read without leaving the rootfs.</summary>
+    private static (uint Uid, uint Gid)? LookupUser(string rootfs, string name)
+    {
+        bool group = name.StartsWith("group:", StringComparison.Ordinal);
+        var key = group ? name[6..] : name;
+        var text = ReadInRoot(rootfs, group ? "/etc/group" : "/etc/passwd");
+        foreach (var line in text.Split('\n'))
+        {
+            var f = line.Split(':');
+            if (group && f.Length >= 3 && (f[0] == key || f[2] == key) && uint.TryParse(f[2], out var g)) return (0, g);
+            if (!group && f.Length >= 4 && (f[0] == key || f[2] == key) && uint.TryParse(f[2], out var u) && uint.TryParse(f[3], out var pg))
+                return (u, pg);
+        }
+        return null;
+    }
+
+    private static string ReadInRoot(string rootfs, string path)
+    {
+        int root = Fd.TryOpen(rootfs, Consts.O_PATH | Consts.O_DIRECTORY);
+        if (root < 0) return "";
+        try
+        {
+            int fd = InRoot.TryOpen(root, path, Consts.O_RDONLY, 0, false, out _);
+            if (fd < 0) return "";
+            using var fs = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(fd, ownsHandle: true), FileAccess.Read);
+            using var r = new StreamReader(fs, Encoding.UTF8);
+            return r.ReadToEnd();
+        }
+        finally { LibC.close(root); }
+    }
+}

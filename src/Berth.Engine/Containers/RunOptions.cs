@@ -1,0 +1,25 @@
+namespace Berth.Engine.Containers;
+
+/// <summary>What `berth run` was asked for (the first slice of issue 6's flags).</summary>
+public sealed class RunOptions
+{
+    public required string Image { get; init; }
+    public List<string> Command { get; init; } = [];
+    public string? Name { get; init; }
+    public bool Remove { get; init; }
+    public bool Detach { get; init; }
+    public bool Tty { get; init; }
+    public bool Interactive { get; init; }
+    public List<string> Env { get; init; } = [];
+    public string? Workdir { get; init; }
+    public string? User { get; init; }
+    public List<string>? Entrypoint { get; init; }
+    public string? Hostname { get; init; }
+    /// <summary>none (default in this slice) or host.</summary>
+    public string Network { get; init; } = "none";
+    public bool ReadOnly { get; init; }
+    public bool Privileged { get; init; }
+    public List<string> CapAdd { get; init; } = [];
+    public List<string> CapDrop { get; init; } = [];
+    public string? Seccomp { get; init; }
+}

@@ -1,0 +1,135 @@
+using Berth.Images.Model;
+using Berth.Oci.Runtime;
+using Berth.Runtime.Seccomp;
+using RtSpec = Berth.Oci.Runtime.Spec;
+
+namespace Berth.Engine.Containers;
+
+/// <summary>
+/// Image config + run options -> OCI config, the way podman does it: Entrypoint/Cmd, Env,
+/// WorkingDir, User, podman's default capabilities, masked paths and mounts, the default seccomp
+/// profile, /etc/hostname and /etc/hosts. Pure: unit-tested without root.
+/// </summary>
+public static class SpecFromImage
+{
+    /// <summary>podman's default capability set (containers.conf default_capabilities).</summary>
+    public static readonly string[] DefaultCaps =
+    [
+        "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_NET_BIND_SERVICE",
+        "CAP_SETFCAP", "CAP_SETGID", "CAP_SETPCAP", "CAP_SETUID", "CAP_SYS_CHROOT",
+    ];
+
+    public const string DefaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+    public sealed record Files(string Hostname, string Hosts);
+
+    public static RtSpec Build(ImageConfig image, RunOptions o, string rootfs, string hostname, Files files,
+        Func<string, (uint Uid, uint Gid)?> lookupUser)
+    {
+        var cfg = image.Config ?? new ContainerConfig();
+        var spec = Berth.Runtime.Spec.DefaultSpec.Create(rootless: false);
+        spec.Hostname = hostname;
+        spec.Root = new Root { Path = rootfs, Readonly = o.ReadOnly };
+
+        var entry = o.Entrypoint ?? cfg.Entrypoint ?? [];
+        var cmd = o.Command.Count > 0 ? o.Command : o.Entrypoint is not null ? [] : cfg.Cmd ?? [];
+        var args = entry.Concat(cmd).ToList();
+        if (args.Count == 0) throw new EngineError($"image {o.Image} has no Entrypoint or Cmd: give a command");
+
+        var env = new List<string>(cfg.Env ?? []);
+        if (!env.Any(e => e.StartsWith("PATH=", StringComparison.Ordinal))) env.Insert(0, DefaultPath);
+        if (o.Tty && !env.Any(e => e.StartsWith("TERM=", StringComparison.Ordinal))) env.Add("TERM=xterm");
+        env.Add("HOSTNAME=" + hostname);
+        foreach (var kv in o.Env)
+        {
+            var key = kv.Split('=', 2)[0];
+            env.RemoveAll(e => e.Split('=', 2)[0] == key);
+            env.Add(kv.Contains('=') ? kv : $"{kv}={Environment.GetEnvironmentVariable(kv)}");
+        }
+
+        var user = o.User ?? cfg.User ?? "";
+        (uint uid, uint gid) = ResolveUser(user, lookupUser);
+        var caps = Capabilities(o);
+        var process = spec.Process!;
+        process.Terminal = o.Tty;
+        process.Args = args;
+        process.Env = env;
+        process.Cwd = o.Workdir ?? (string.IsNullOrEmpty(cfg.WorkingDir) ? "/" : cfg.WorkingDir);
+        process.User = new User { Uid = uid, Gid = gid };
+        process.Capabilities = new Berth.Oci.Runtime.Capabilities
+        {
+            Bounding = [.. caps], Effective = [.. caps], Permitted = [.. caps], Inheritable = [],
+            // Non-root users keep their capabilities through exec only via the ambient set.
+            Ambient = uid == 0 ? [] : [.. caps],
+        };
+        process.NoNewPrivileges = !o.Privileged;
+        process.Rlimits = [new Rlimit { Type = "RLIMIT_NOFILE", Soft = 1024, Hard = 1024 }];
+
+        var linux = spec.Linux!;
+        linux.Namespaces = [.. new[] { "pid", "ipc", "uts", "mount", "cgroup" }.Select(t => new LinuxNamespace { Type = t })];
+        if (o.Network == "none") linux.Namespaces.Add(new LinuxNamespace { Type = "network" });
+        else if (o.Network != "host")
+            throw new EngineError($"--network {o.Network}: this version supports none and host (bridge networking is not built yet)");
+        if (o.Privileged)
+        {
+            linux.MaskedPaths = [];
+            linux.ReadonlyPaths = [];
+        }
+        else if (o.Seccomp != "unconfined")
+        {
+            var profile = o.Seccomp is null ? SeccompProfiles.Default : SeccompProfiles.Load(o.Seccomp);
+            linux.Seccomp = SeccompProfiles.Resolve(profile, caps,
+                Berth.Linux.Seccomp.SeccompArchInfo.Native ?? throw new EngineError("no seccomp syscall table for this architecture"),
+                SeccompProfiles.RunningKernel());
+        }
+        spec.Mounts ??= [];
+        spec.Mounts.Add(new Mount { Destination = "/etc/hostname", Type = "bind", Source = files.Hostname, Options = ["rbind", "ro"] });
+        spec.Mounts.Add(new Mount { Destination = "/etc/hosts", Type = "bind", Source = files.Hosts, Options = ["rbind", "ro"] });
+        if (o.Network == "host" && File.Exists("/etc/resolv.conf"))
+            spec.Mounts.Add(new Mount { Destination = "/etc/resolv.conf", Type = "bind", Source = "/etc/resolv.conf", Options = ["rbind", "ro"] });
+        spec.Annotations = new Dictionary<string, string> { ["io.berth.image"] = o.Image };
+        return spec;
+    }
+
+    private static List<string> Capabilities(RunOptions o)
+    {
+        var all = Berth.Linux.Security.Capabilities.Names.Take(Berth.Linux.Security.Capabilities.LastCap() + 1);
+        var caps = o.Privileged ? all.ToList() : [.. DefaultCaps];
+        static string Norm(string c) => c.StartsWith("CAP_", StringComparison.OrdinalIgnoreCase) ? c.ToUpperInvariant() : "CAP_" + c.ToUpperInvariant();
+        foreach (var d in o.CapDrop)
+        {
+            if (d.Equals("ALL", StringComparison.OrdinalIgnoreCase)) caps.Clear();
+            else caps.Remove(Norm(d));
+        }
+        foreach (var a in o.CapAdd)
+        {
+            if (a.Equals("ALL", StringComparison.OrdinalIgnoreCase)) { caps = all.ToList(); continue; }
+            var n = Norm(a);
+            if (!Berth.Linux.Security.Capabilities.TryParse(n, out _)) throw new EngineError($"--cap-add: unknown capability \"{a}\"");
+            if (!caps.Contains(n)) caps.Add(n);
+        }
+        return caps;
+    }
+
+    /// <summary>"", "uid", "uid:gid", "name", "name:group" -> numbers (names through the image's /etc/passwd).</summary>
+    public static (uint Uid, uint Gid) ResolveUser(string user, Func<string, (uint Uid, uint Gid)?> lookup)
+    {
+        if (string.IsNullOrEmpty(user)) return (0, 0);
+        var parts = user.Split(':', 2);
+        uint uid, gid;
+        if (uint.TryParse(parts[0], out uid)) gid = lookup(parts[0])?.Gid ?? uid;
+        else
+        {
+            var found = lookup(parts[0]) ?? throw new EngineError($"user \"{parts[0]}\" is not in the image's /etc/passwd");
+            (uid, gid) = found;
+        }
+        if (parts.Length == 2)
+        {
+            if (!uint.TryParse(parts[1], out gid))
+                gid = lookup("group:" + parts[1])?.Gid ?? throw new EngineError($"group \"{parts[1]}\" is not in the image's /etc/group");
+        }
+        return (uid, gid);
+    }
+}
+
+public sealed class EngineError(string message) : Exception(message);

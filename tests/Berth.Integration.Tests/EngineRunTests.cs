@@ -1,0 +1,67 @@
+using Berth.Integration.Tests.Infrastructure;
+using Xunit;
+
+namespace Berth.Integration.Tests;
+
+/// <summary>`berth run IMAGE`: the default image, an overlay rootfs, the runtime in-process; ps and rm.</summary>
+public sealed class EngineRunTests(TestEnvironment env) : IntegrationTest(env)
+{
+    private string Berth => Path.Combine(Path.GetDirectoryName(Env.RuntimePath)!, "berth");
+
+    private ProcResult Engine(string storage, params string[] args) =>
+        ProcessRunner.Run(Berth, ["--storage", storage, .. args], Path.Combine(storage, "cmds"));
+
+    [Fact]
+    public void Run_rm_ps_and_rm_with_the_default_image()
+    {
+        string storage = Directory.CreateTempSubdirectory("berth-engine-it.").FullName;
+        try
+        {
+            var r = Engine(storage, "run", "--rm", "berth.local/busybox", "sh", "-c",
+                "echo hello; grep -E '^Seccomp:' /proc/self/status; readlink /proc/self/ns/net; exit 3");
+            Assert.Equal(3, r.ExitCode);
+            var lines = Lines(r.Stdout);
+            Assert.Equal("hello", lines[0]);
+            Assert.Equal("Seccomp:\t2", lines[1]);
+            Assert.NotEqual(new FileInfo("/proc/self/ns/net").LinkTarget, lines[2]);
+            Assert.Empty(Directory.GetDirectories(Path.Combine(storage, "containers")));
+
+            var keep = Engine(storage, "run", "--name", "keep", "berth.local/busybox", "sh", "-c", "echo data > /file");
+            Assert.True(keep.Succeeded, keep.ToString());
+            var ps = Engine(storage, "ps", "-a");
+            Assert.Contains(Lines(ps.Stdout), l => l.EndsWith("keep", StringComparison.Ordinal) && l.Contains("exited (0)"));
+            // The write went to the container's upper dir, not the image's layers.
+            var upper = Directory.GetDirectories(Path.Combine(storage, "containers")).Single();
+            Assert.Equal("data\n", File.ReadAllText(Path.Combine(upper, "upper", "file")));
+
+            var bg = Engine(storage, "run", "-d", "--name", "bg", "berth.local/busybox", "sleep", "60");
+            Assert.True(bg.Succeeded, bg.ToString());
+            Assert.NotEqual(0, Engine(storage, "rm", "bg").ExitCode); // running: needs --force
+            Assert.True(Engine(storage, "rm", "-f", "bg", "keep").Succeeded);
+            Assert.Empty(Directory.GetDirectories(Path.Combine(storage, "containers")));
+            Assert.DoesNotContain(storage, File.ReadAllText("/proc/self/mountinfo"));
+        }
+        finally
+        {
+            foreach (var line in File.ReadAllLines("/proc/self/mountinfo"))
+                if (line.Split(' ')[4].StartsWith(storage, StringComparison.Ordinal))
+                    ProcessRunner.Host("umount", "-l", line.Split(' ')[4]);
+            try { Directory.Delete(storage, recursive: true); } catch (IOException) { }
+        }
+    }
+
+    [Fact]
+    public void Unknown_image_fails_with_its_name_and_leaves_nothing()
+    {
+        string storage = Directory.CreateTempSubdirectory("berth-engine-it.").FullName;
+        try
+        {
+            var r = Engine(storage, "run", "--rm", "no/such-image", "true");
+            Assert.NotEqual(0, r.ExitCode);
+            Assert.Contains("no/such-image", r.Stderr);
+            Assert.False(Directory.Exists(Path.Combine(storage, "containers")) &&
+                         Directory.GetDirectories(Path.Combine(storage, "containers")).Length > 0);
+        }
+        finally { try { Directory.Delete(storage, recursive: true); } catch (IOException) { } }
+    }
+}
