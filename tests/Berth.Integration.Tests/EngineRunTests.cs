@@ -28,6 +28,9 @@ public sealed class EngineRunTests(TestEnvironment env) : IntegrationTest(env)
 
             var keep = Engine(storage, "run", "--name", "keep", "berth.local/busybox", "sh", "-c", "echo data > /file");
             Assert.True(keep.Succeeded, keep.ToString());
+            var rmi = Engine(storage, "rmi", "berth.local/busybox");
+            Assert.NotEqual(0, rmi.ExitCode); // used by "keep"
+            Assert.True(Engine(storage, "image", "prune").Succeeded);
             var ps = Engine(storage, "ps", "-a");
             Assert.Contains(Lines(ps.Stdout), l => l.EndsWith("keep", StringComparison.Ordinal) && l.Contains("exited (0)"));
             // The write went to the container's upper dir, not the image's layers.

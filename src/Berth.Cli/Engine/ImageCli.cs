@@ -257,8 +257,8 @@ public static class ImageCli
         {
             try
             {
-                // No engine containers exist yet; when they do, inUse asks the container store.
-                var (img, deleted, untagged) = store.Remove(r, p.Has("force"), inUse: null);
+                var engine = new Berth.Engine.Containers.EngineStore(store.Root);
+                var (img, deleted, untagged) = store.Remove(r, p.Has("force"), inUse: i => engine.List().Any(c => c.ImageId == i.Id));
                 if (untagged is not null) Console.WriteLine($"Untagged: {untagged}");
                 if (deleted) Console.WriteLine($"Deleted: {img.Id}");
             }
@@ -274,7 +274,9 @@ public static class ImageCli
     private static int Prune(string[] args, string? storage)
     {
         var p = Parser().Flag("all|a").Flag("force|f").Parse(args, stopAtPositional: false);
-        var r = Open(p, storage).Prune();
+        var store = Open(p, storage);
+        var engine = new Berth.Engine.Containers.EngineStore(store.Root);
+        var r = store.Prune(engine.List().SelectMany(c => c.Layers).Where(l => l.Length > 0).Select(Digest.Parse));
         Console.WriteLine($"Deleted {r.Blobs} blobs ({Size(r.Bytes)}), {r.Layers} unpacked layers, {r.Leftovers} leftovers of interrupted writes");
         return 0;
     }

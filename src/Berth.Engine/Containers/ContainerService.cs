@@ -27,6 +27,8 @@ public sealed class ContainerService(ImageStore images, EngineStore store)
         if (o.Detach && o.Remove) throw new EngineError("--rm with --detach needs the container monitor, which is not built yet");
         if (o.Name is not null && store.List().Any(c => c.Name == o.Name))
             throw new EngineError($"the container name \"{o.Name}\" is already in use");
+        // The shared store lock keeps `image prune` out until the container's record names its layers.
+        using var storeLock = images.LockShared();
         var img = ResolveImage(o.Image);
         images.EnsureLayers(img);
         var manifest = images.ReadManifest(img);
@@ -38,6 +40,7 @@ public sealed class ContainerService(ImageStore images, EngineStore store)
         var meta = new EngineContainer
         {
             Id = id, Name = o.Name ?? id[..12], Image = o.Image, ImageId = img.Id, Created = DateTime.UtcNow, AutoRemove = o.Remove,
+            Layers = [.. config.Rootfs.DiffIds],
         };
         try
         {
@@ -58,6 +61,7 @@ public sealed class ContainerService(ImageStore images, EngineStore store)
             throw;
         }
 
+        storeLock.Dispose();
         int code;
         try
         {
@@ -93,6 +97,13 @@ public sealed class ContainerService(ImageStore images, EngineStore store)
             return images.Resolve(reference);
         }
     }
+
+    /// <summary>Is <paramref name="imageId"/> used by a container (for rmi)?</summary>
+    public bool ImageInUse(string imageId) => store.List().Any(c => c.ImageId == imageId);
+
+    /// <summary>Layers containers still mount (for prune).</summary>
+    public IEnumerable<Digest> LayersInUse() =>
+        store.List().SelectMany(c => c.Layers).Where(l => l.Length > 0).Select(Digest.Parse).Distinct();
 
     public IEnumerable<(EngineContainer Container, string Status)> List(bool all)
     {

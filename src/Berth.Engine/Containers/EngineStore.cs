@@ -15,6 +15,8 @@ public sealed class EngineContainer
     public DateTime Created { get; set; }
     public bool AutoRemove { get; set; }
     public int? ExitCode { get; set; }
+    /// <summary>The diff-ids of the layers under its overlay, so prune keeps them while it exists.</summary>
+    public List<string> Layers { get; set; } = [];
     public string ShortId => Id[..12];
 }
 
@@ -58,6 +60,8 @@ public sealed class EngineStore(string storageRoot)
                 Created = DateTime.Parse(S("created"), CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal),
                 AutoRemove = o.TryGetProperty("autoRemove", out var ar) && ar.ValueKind == JsonValueKind.True,
                 ExitCode = o.TryGetProperty("exitCode", out var ec) && ec.ValueKind == JsonValueKind.Number ? ec.GetInt32() : null,
+                Layers = o.TryGetProperty("layers", out var ls) && ls.ValueKind == JsonValueKind.Array
+                    ? ls.EnumerateArray().Select(x => x.GetString() ?? "").ToList() : [],
             };
         }
         catch (Exception e) when (e is JsonException or FormatException or IOException) { return null; }
@@ -77,6 +81,9 @@ public sealed class EngineStore(string storageRoot)
             w.WriteString("created", c.Created.ToString("O", CultureInfo.InvariantCulture));
             w.WriteBoolean("autoRemove", c.AutoRemove);
             if (c.ExitCode is { } code) w.WriteNumber("exitCode", code);
+            w.WriteStartArray("layers");
+            foreach (var l in c.Layers) w.WriteStringValue(l);
+            w.WriteEndArray();
             w.WriteEndObject();
         }
         AtomicFile.Write(Path.Combine(Dir(c.Id), "meta.json"), ms.ToArray());

@@ -143,11 +143,12 @@ public sealed class ImageStore
     }
 
     /// <summary>Deletes blobs and unpacked layers no image refers to, and leftovers of crashed writers.</summary>
-    public PruneResult Prune()
+    /// <param name="inUseLayers">diff-ids that containers still mount (their image may be gone): kept.</param>
+    public PruneResult Prune(IEnumerable<Digest>? inUseLayers = null)
     {
         using var l = LockExclusive();
         var keepBlobs = new HashSet<Digest>();
-        var keepLayers = new HashSet<Digest>();
+        var keepLayers = new HashSet<Digest>(inUseLayers ?? []);
         foreach (var img in Metadata.Read().Images)
         {
             var md = Digest.Parse(img.Manifest);
