@@ -142,7 +142,7 @@ public static class RuntimeCli
             .Flag("no-pivot").Flag("no-new-keyring").Flag("detach|d").Flag("keep").Flag("no-subreaper")
             .Parse(rest);
         var id = OneId(p.Positional, run ? "run" : "create");
-        if (!Berth.Linux.Processes.SealedExe.IsProtected()) Berth.Linux.Cgroups.MigrationWarmup.Kick();
+        if (!Berth.Linux.Processes.SealedExe.WasReexecuted) Berth.Linux.Cgroups.MigrationWarmup.Kick();
         // The init will sit in the container's pid namespace: run it from a sealed copy (CVE-2019-5736).
         Berth.Linux.Processes.SealedExe.Reexec(Environment.GetCommandLineArgs());
         var o = new CreateOptions
@@ -190,6 +190,7 @@ public static class RuntimeCli
         var id = OneId(p.Positional, "exec");
         if (p.Get("process") is null && p.Positional.Count < 2)
             throw new UsageError("exec needs a command to run (or --process FILE)");
+        if (!Berth.Linux.Processes.SealedExe.WasReexecuted) Berth.Linux.Cgroups.MigrationWarmup.Kick();
         Berth.Linux.Processes.SealedExe.Reexec(Environment.GetCommandLineArgs());
         return Exec.Execute(store, id, new ExecOptions
         {

@@ -14,6 +14,9 @@ public static unsafe class SealedExe
     private const ulong ST_RDONLY = 1;
     private const string OriginalVar = "BERTH_ORIGINAL_EXE";
 
+    /// <summary>True in the copy a re-exec started (the first process already did its startup work).</summary>
+    public static bool WasReexecuted => Environment.GetEnvironmentVariable(OriginalVar) is not null;
+
     /// <summary>The binary's path as installed (a re-executed copy only knows its anonymous fd).</summary>
     public static string? OriginalPath =>
         Environment.GetEnvironmentVariable(OriginalVar) is { Length: > 0 } p ? p : Environment.ProcessPath;
