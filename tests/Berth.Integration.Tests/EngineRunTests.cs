@@ -68,3 +68,39 @@ public sealed class EngineRunTests(TestEnvironment env) : IntegrationTest(env)
         finally { try { Directory.Delete(storage, recursive: true); } catch (IOException) { } }
     }
 }
+
+/// <summary>Concurrent berth processes on one store: two loads and a run race; the store stays whole.</summary>
+public sealed class StoreRaceTests(TestEnvironment env) : IntegrationTest(env)
+{
+    [Fact]
+    public void Two_loads_and_a_run_race_without_corrupting_the_store()
+    {
+        string berth = Path.Combine(Path.GetDirectoryName(Env.RuntimePath)!, "berth");
+        string archive = Path.Combine(Path.GetDirectoryName(Env.RuntimePath)!, "berth-busybox.oci.tar");
+        string storage = Directory.CreateTempSubdirectory("berth-race-it.").FullName;
+        string scratch = Path.Combine(storage, "cmds");
+        try
+        {
+            for (int round = 0; round < 3; round++)
+            {
+                using var a = ProcessRunner.Start(berth, ["--storage", storage, "load", "-i", archive], scratch);
+                using var b = ProcessRunner.Start(berth, ["--storage", storage, "load", "-i", archive], scratch);
+                using var c = ProcessRunner.Start(berth, ["--storage", storage, "run", "--rm", "berth.local/busybox", "true"], scratch);
+                foreach (var p in new[] { a, b, c })
+                {
+                    var r = p.Wait(TimeSpan.FromSeconds(60));
+                    Assert.True(r.Succeeded, r.ToString());
+                }
+            }
+            var images = ProcessRunner.Run(berth, ["--storage", storage, "images", "-q"], scratch);
+            Assert.True(images.Succeeded, images.ToString());
+            Assert.Single(Lines(images.Stdout).Distinct());
+            var inspect = ProcessRunner.Run(berth, ["--storage", storage, "image", "inspect", "berth.local/busybox"], scratch);
+            Assert.True(inspect.Succeeded, inspect.ToString());
+            var run = ProcessRunner.Run(berth, ["--storage", storage, "run", "--rm", "berth.local/busybox", "echo", "ok"], scratch);
+            Assert.Equal("ok", run.Stdout.Trim());
+            Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(storage, "containers")));
+        }
+        finally { try { Directory.Delete(storage, recursive: true); } catch (IOException) { } }
+    }
+}
