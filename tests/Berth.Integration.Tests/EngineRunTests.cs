@@ -54,6 +54,32 @@ public sealed class EngineRunTests(TestEnvironment env) : IntegrationTest(env)
     }
 
     [Fact]
+    public void Exec_and_stop_a_detached_container()
+    {
+        string storage = Directory.CreateTempSubdirectory("berth-engine-it.").FullName;
+        try
+        {
+            Assert.True(Engine(storage, "run", "-d", "--name", "web", "berth.local/busybox", "sleep", "60").Succeeded);
+            var ex = Engine(storage, "exec", "-e", "X=1", "web", "sh", "-c", "echo in-$X; exit 4");
+            Assert.Equal(4, ex.ExitCode);
+            Assert.Equal("in-1", ex.Stdout.Trim());
+            // PID 1 ignores SIGTERM without a handler: stop must fall back to SIGKILL after the grace period.
+            var started = DateTime.UtcNow;
+            Assert.True(Engine(storage, "stop", "-t", "1", "web").Succeeded);
+            Assert.InRange((DateTime.UtcNow - started).TotalSeconds, 0.9, 8);
+            Assert.Contains(Lines(Engine(storage, "ps", "-a").Stdout), l => l.EndsWith("web", StringComparison.Ordinal) && l.Contains("stopped"));
+            Assert.NotEqual(0, Engine(storage, "exec", "web", "true").ExitCode);
+            Assert.True(Engine(storage, "rm", "web").Succeeded);
+            Assert.Empty(Directory.GetDirectories(Path.Combine(storage, "containers")));
+        }
+        finally
+        {
+            Engine(storage, "rm", "-f", "web");
+            try { Directory.Delete(storage, recursive: true); } catch (IOException) { }
+        }
+    }
+
+    [Fact]
     public void Unknown_image_fails_with_its_name_and_leaves_nothing()
     {
         string storage = Directory.CreateTempSubdirectory("berth-engine-it.").FullName;

@@ -7,7 +7,7 @@ namespace Berth.Cli.Engine;
 /// <summary>The engine's container commands (first slice of issue 6): run, ps, rm.</summary>
 public static class ContainerCli
 {
-    public static readonly HashSet<string> Commands = ["run", "ps", "rm"];
+    public static readonly HashSet<string> Commands = ["run", "ps", "rm", "exec", "stop", "kill"];
 
     public static int Dispatch(string[] args, string? storage)
     {
@@ -20,6 +20,9 @@ public static class ContainerCli
                 "run" => Run(rest, storage),
                 "ps" => Ps(rest, storage),
                 "rm" => Rm(rest, storage),
+                "exec" => Exec(rest, storage),
+                "stop" => Stop(rest, storage),
+                "kill" => KillCmd(rest, storage),
                 _ => throw new UsageError($"unknown command \"{cmd}\""),
             };
         }
@@ -78,6 +81,50 @@ public static class ContainerCli
             CapDrop = p.All("cap-drop"),
             Seccomp = seccomp,
         });
+    }
+
+    private static int Exec(List<string> rest, string? storage)
+    {
+        var p = new ArgParser().Option("workdir|w").Option("user|u").Multi("env|e")
+            .Flag("detach|d").Flag("tty|t").Flag("interactive|i").Flag("it").Flag("ti").Parse(rest);
+        if (p.Positional.Count < 2) throw new UsageError("berth exec needs a container and a command");
+        if (p.Has("tty") || p.Has("it") || p.Has("ti"))
+            throw new UsageError("berth exec -t needs the container monitor's console, which is not built yet (use berth-runtime exec -t --console-socket)");
+        if (!Berth.Linux.Processes.SealedExe.WasReexecuted) Berth.Linux.Cgroups.MigrationWarmup.Kick();
+        Berth.Linux.Processes.SealedExe.Reexec(Environment.GetCommandLineArgs());
+        return Service(storage).Exec(p.Positional[0], new Berth.Runtime.Lifecycle.ExecOptions
+        {
+            Args = p.Positional.Skip(1).ToList(),
+            Env = p.All("env"),
+            Cwd = p.Get("workdir"),
+            User = p.Get("user"),
+            Detach = p.Has("detach"),
+        });
+    }
+
+    private static int Stop(List<string> rest, string? storage)
+    {
+        var p = new ArgParser().Option("time|t").Option("signal|s").Parse(rest);
+        if (p.Positional.Count == 0) throw new UsageError("berth stop needs a container name or id");
+        var grace = TimeSpan.FromSeconds(p.GetInt("time", 10));
+        var signal = Berth.Runtime.Lifecycle.Kill.ParseSignal(p.Get("signal") ?? "TERM");
+        var svc = Service(storage);
+        foreach (var r in p.Positional)
+        {
+            svc.Stop(r, signal, grace);
+            Console.WriteLine(r);
+        }
+        return 0;
+    }
+
+    private static int KillCmd(List<string> rest, string? storage)
+    {
+        var p = new ArgParser().Option("signal|s").Parse(rest);
+        if (p.Positional.Count == 0) throw new UsageError("berth kill needs a container name or id");
+        var signal = Berth.Runtime.Lifecycle.Kill.ParseSignal(p.Get("signal") ?? "KILL");
+        var svc = Service(storage);
+        foreach (var r in p.Positional) svc.Signal(r, signal);
+        return 0;
     }
 
     private static int Ps(List<string> rest, string? storage)

@@ -98,6 +98,41 @@ public sealed class ContainerService(ImageStore images, EngineStore store)
         }
     }
 
+    /// <summary>`berth exec`: a process in a running container, through the runtime's exec.</summary>
+    public int Exec(string reference, ExecOptions o)
+    {
+        var c = store.Find(reference);
+        if (!_runtime.Exists(c.Id)) throw new EngineError($"container {c.Name} is not running");
+        return Berth.Runtime.Lifecycle.Exec.Execute(_runtime, c.Id, o);
+    }
+
+    /// <summary>`berth stop`: the stop signal, a grace period, then SIGKILL, as docker and podman do.</summary>
+    public void Stop(string reference, int signal, TimeSpan grace)
+    {
+        var c = store.Find(reference);
+        if (!_runtime.Exists(c.Id)) return; // already stopped
+        var rc = Container.Load(_runtime, c.Id);
+        if (rc.Status() is "stopped") return;
+        if (rc.Status() == "paused") Berth.Runtime.Lifecycle.Pause.Resume(_runtime, c.Id);
+        Kill.Execute(_runtime, c.Id, signal, all: false);
+        var deadline = DateTime.UtcNow + grace;
+        while (DateTime.UtcNow < deadline && rc.InitAlive()) Thread.Sleep(20);
+        if (rc.InitAlive())
+        {
+            Kill.Execute(_runtime, c.Id, Berth.Linux.Processes.Signals.SIGKILL, all: true);
+            var hard = DateTime.UtcNow.AddSeconds(5);
+            while (DateTime.UtcNow < hard && rc.InitAlive()) Thread.Sleep(20);
+        }
+    }
+
+    /// <summary>`berth kill`: one signal to the container's main process.</summary>
+    public void Signal(string reference, int signal)
+    {
+        var c = store.Find(reference);
+        if (!_runtime.Exists(c.Id)) throw new EngineError($"container {c.Name} is not running");
+        Kill.Execute(_runtime, c.Id, signal, all: false);
+    }
+
     /// <summary>Is <paramref name="imageId"/> used by a container (for rmi)?</summary>
     public bool ImageInUse(string imageId) => store.List().Any(c => c.ImageId == imageId);
 
