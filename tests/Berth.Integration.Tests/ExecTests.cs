@@ -1,7 +1,5 @@
-using System.Text;
 using System.Text.Json.Nodes;
 using Berth.Integration.Tests.Infrastructure;
-using Microsoft.Win32.SafeHandles;
 using Xunit;
 
 namespace Berth.Integration.Tests;
@@ -126,18 +124,7 @@ public sealed class ExecTests(TestEnvironment env) : IntegrationTest(env)
         var r = c.Runtime("exec", "--tty", "--detach", "--console-socket", sock.Path, c.Id, "sh", "-c", "tty; echo done");
         Assert.True(r.Succeeded, r.ToString());
         var (fd, _) = await receive;
-        using var master = new FileStream(new SafeFileHandle(fd, ownsHandle: true), FileAccess.Read);
-        var output = new StringBuilder();
-        var buf = new byte[512];
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (!output.ToString().Contains("done") && DateTime.UtcNow < deadline)
-        {
-            int n;
-            try { n = master.Read(buf, 0, buf.Length); }
-            catch (IOException) { break; }
-            if (n == 0) break;
-            output.Append(Encoding.UTF8.GetString(buf, 0, n));
-        }
-        Assert.Contains(Lines(output.ToString()), l => l.StartsWith("/dev/pts/", StringComparison.Ordinal));
+        var output = ConsoleSocket.ReadUntil(fd, "done");
+        Assert.Contains(Lines(output), l => l.StartsWith("/dev/pts/", StringComparison.Ordinal));
     }
 }

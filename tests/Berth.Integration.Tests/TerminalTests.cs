@@ -1,7 +1,5 @@
-using System.Text;
 using System.Text.Json.Nodes;
 using Berth.Integration.Tests.Infrastructure;
-using Microsoft.Win32.SafeHandles;
 using Xunit;
 
 namespace Berth.Integration.Tests;
@@ -23,19 +21,8 @@ public sealed class TerminalTests(TestEnvironment env) : IntegrationTest(env)
         Assert.StartsWith("/dev/pts/", message);
         c.StartOk();
 
-        using var master = new FileStream(new SafeFileHandle(fd, ownsHandle: true), FileAccess.Read);
-        var output = new StringBuilder();
-        var buf = new byte[1024];
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (!output.ToString().Contains("done") && DateTime.UtcNow < deadline)
-        {
-            int n;
-            try { n = master.Read(buf, 0, buf.Length); }
-            catch (IOException) { break; } // EIO once the slave side is closed
-            if (n == 0) break;
-            output.Append(Encoding.UTF8.GetString(buf, 0, n));
-        }
-        var lines = Lines(output.ToString());
+        var output = ConsoleSocket.ReadUntil(fd, "done");
+        var lines = Lines(output);
         Assert.Contains(lines, l => l.StartsWith("/dev/pts/", StringComparison.Ordinal));
         Assert.Contains("40 100", lines);
     }

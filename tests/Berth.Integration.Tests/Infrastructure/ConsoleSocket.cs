@@ -56,5 +56,23 @@ public sealed partial class ConsoleSocket : IDisposable
     [LibraryImport("libc", SetLastError = true)]
     private static unsafe partial nint recvmsg(int fd, void* msg, int flags);
 
+    /// <summary>Reads a pty master until <paramref name="marker"/> appears, the slave side closes, or 10 s pass; owns the fd.</summary>
+    public static string ReadUntil(int masterFd, string marker)
+    {
+        using var master = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(masterFd, ownsHandle: true), FileAccess.Read);
+        var output = new System.Text.StringBuilder();
+        var buf = new byte[1024];
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!output.ToString().Contains(marker) && DateTime.UtcNow < deadline)
+        {
+            int n;
+            try { n = master.Read(buf, 0, buf.Length); }
+            catch (IOException) { break; } // EIO once the slave side is closed
+            if (n == 0) break;
+            output.Append(System.Text.Encoding.UTF8.GetString(buf, 0, n));
+        }
+        return output.ToString();
+    }
+
     public void Dispose() => _listener.Dispose();
 }
