@@ -60,6 +60,13 @@ public sealed class EngineRunTests(TestEnvironment env) : IntegrationTest(env)
         try
         {
             Assert.True(Engine(storage, "run", "-d", "--name", "web", "berth.local/busybox", "sleep", "60").Succeeded);
+            var inspect = Engine(storage, "inspect", "web");
+            Assert.True(inspect.Succeeded, inspect.ToString());
+            var doc = System.Text.Json.Nodes.JsonNode.Parse(inspect.Stdout)!.AsArray().Single()!;
+            Assert.Equal("/web", (string?)doc["Name"]);
+            Assert.True((bool)doc["State"]!["Running"]!);
+            Assert.Equal(["60"], doc["Args"]!.AsArray().Select(a => (string?)a));
+            Assert.True(Directory.Exists((string?)doc["GraphDriver"]!["Data"]!["MergedDir"]));
             var ex = Engine(storage, "exec", "-e", "X=1", "web", "sh", "-c", "echo in-$X; exit 4");
             Assert.Equal(4, ex.ExitCode);
             Assert.Equal("in-1", ex.Stdout.Trim());

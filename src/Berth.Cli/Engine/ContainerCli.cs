@@ -7,7 +7,7 @@ namespace Berth.Cli.Engine;
 /// <summary>The engine's container commands (first slice of issue 6): run, ps, rm.</summary>
 public static class ContainerCli
 {
-    public static readonly HashSet<string> Commands = ["run", "ps", "rm", "exec", "stop", "kill"];
+    public static readonly HashSet<string> Commands = ["run", "ps", "rm", "exec", "stop", "kill", "inspect", "container"];
 
     public static int Dispatch(string[] args, string? storage)
     {
@@ -23,6 +23,8 @@ public static class ContainerCli
                 "exec" => Exec(rest, storage),
                 "stop" => Stop(rest, storage),
                 "kill" => KillCmd(rest, storage),
+                "inspect" or "container" when cmd == "inspect" || (rest.Count > 0 && rest[0] == "inspect") =>
+                    InspectCmd(cmd == "inspect" ? rest : rest.Skip(1).ToList(), storage),
                 _ => throw new UsageError($"unknown command \"{cmd}\""),
             };
         }
@@ -124,6 +126,14 @@ public static class ContainerCli
         var signal = Berth.Runtime.Lifecycle.Kill.ParseSignal(p.Get("signal") ?? "KILL");
         var svc = Service(storage);
         foreach (var r in p.Positional) svc.Signal(r, signal);
+        return 0;
+    }
+
+    private static int InspectCmd(List<string> rest, string? storage)
+    {
+        var p = new ArgParser().Parse(rest, stopAtPositional: false);
+        if (p.Positional.Count == 0) throw new UsageError("berth inspect needs a container name or id");
+        Console.WriteLine(Service(storage).InspectJson(p.Positional));
         return 0;
     }
 

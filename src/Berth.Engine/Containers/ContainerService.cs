@@ -133,6 +133,9 @@ public sealed class ContainerService(ImageStore images, EngineStore store)
         Kill.Execute(_runtime, c.Id, signal, all: false);
     }
 
+    public string InspectJson(IEnumerable<string> references) =>
+        Inspect.Json(store, _runtime, references.Select(store.Find).ToList());
+
     /// <summary>Is <paramref name="imageId"/> used by a container (for rmi)?</summary>
     public bool ImageInUse(string imageId) => store.List().Any(c => c.ImageId == imageId);
 

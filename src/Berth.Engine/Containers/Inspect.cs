@@ -1,0 +1,90 @@
+using System.Text;
+using System.Text.Json;
+using Berth.Runtime.State;
+
+namespace Berth.Engine.Containers;
+
+/// <summary>`berth inspect`: the docker-compatible document (the fields tools read most).</summary>
+public static class Inspect
+{
+    public static string Json(EngineStore store, StateStore runtime, IEnumerable<EngineContainer> containers)
+    {
+        using var ms = new MemoryStream();
+        using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
+        {
+            w.WriteStartArray();
+            foreach (var c in containers) Write(w, store, runtime, c);
+            w.WriteEndArray();
+        }
+        return Encoding.UTF8.GetString(ms.ToArray());
+    }
+
+    private static void Write(Utf8JsonWriter w, EngineStore store, StateStore runtime, EngineContainer c)
+    {
+        Berth.Oci.Runtime.Spec? spec = null;
+        try { spec = Berth.Runtime.Spec.SpecLoader.Load(store.Dir(c.Id)); }
+        catch (Berth.Runtime.Spec.SpecException) { }
+        string status = "exited";
+        int pid = 0;
+        if (runtime.Exists(c.Id))
+        {
+            var rc = Container.Load(runtime, c.Id);
+            status = rc.Status() switch { "stopped" => "exited", var s => s };
+            pid = status is "running" or "paused" or "created" ? rc.Record.InitPid : 0;
+        }
+        var args = spec?.Process?.Args ?? [];
+        w.WriteStartObject();
+        w.WriteString("Id", c.Id);
+        w.WriteString("Created", c.Created.ToString("O"));
+        w.WriteString("Path", args.FirstOrDefault() ?? "");
+        WriteArray(w, "Args", args.Skip(1));
+        w.WriteStartObject("State");
+        w.WriteString("Status", status);
+        w.WriteBoolean("Running", status == "running");
+        w.WriteBoolean("Paused", status == "paused");
+        w.WriteNumber("Pid", pid);
+        w.WriteNumber("ExitCode", c.ExitCode ?? 0);
+        w.WriteEndObject();
+        w.WriteString("Image", c.ImageId);
+        w.WriteString("Name", "/" + c.Name);
+        w.WriteStartObject("Config");
+        w.WriteString("Hostname", spec?.Hostname ?? "");
+        w.WriteString("User", spec?.Process is { } p ? $"{p.User.Uid}:{p.User.Gid}" : "");
+        WriteArray(w, "Env", spec?.Process?.Env ?? []);
+        WriteArray(w, "Cmd", args);
+        w.WriteString("Image", c.Image);
+        w.WriteString("WorkingDir", spec?.Process?.Cwd ?? "/");
+        w.WriteBoolean("Tty", spec?.Process?.Terminal ?? false);
+        w.WriteEndObject();
+        w.WriteStartArray("Mounts");
+        foreach (var m in spec?.Mounts?.Where(m => m.Type == "bind") ?? [])
+        {
+            w.WriteStartObject();
+            w.WriteString("Type", "bind");
+            w.WriteString("Source", m.Source);
+            w.WriteString("Destination", m.Destination);
+            w.WriteBoolean("RW", !(m.Options?.Contains("ro") ?? false));
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        w.WriteStartObject("GraphDriver");
+        w.WriteString("Name", "overlay");
+        w.WriteStartObject("Data");
+        w.WriteString("UpperDir", store.Upper(c.Id));
+        w.WriteString("WorkDir", store.Work(c.Id));
+        w.WriteString("MergedDir", store.Merged(c.Id));
+        w.WriteEndObject();
+        w.WriteEndObject();
+        w.WriteStartObject("NetworkSettings");
+        w.WriteString("IPAddress", "");
+        w.WriteEndObject();
+        w.WriteEndObject();
+    }
+
+    private static void WriteArray(Utf8JsonWriter w, string name, IEnumerable<string> items)
+    {
+        w.WriteStartArray(name);
+        foreach (var i in items) w.WriteStringValue(i);
+        w.WriteEndArray();
+    }
+}
