@@ -67,6 +67,13 @@ public sealed class EngineRunTests(TestEnvironment env) : IntegrationTest(env)
             Assert.True((bool)doc["State"]!["Running"]!);
             Assert.Equal(["60"], doc["Args"]!.AsArray().Select(a => (string?)a));
             Assert.True(Directory.Exists((string?)doc["GraphDriver"]!["Data"]!["MergedDir"]));
+            var top = Engine(storage, "top", "web");
+            Assert.True(top.Succeeded, top.ToString());
+            Assert.Contains(Lines(top.Stdout), l => l.Contains("sleep 60"));
+            var stats = Engine(storage, "stats", "--no-stream", "web");
+            Assert.True(stats.Succeeded, stats.ToString());
+            var sdoc = System.Text.Json.Nodes.JsonNode.Parse(Lines(stats.Stdout)[0])!;
+            Assert.True((long)sdoc["data"]!["memory"]!["usage"]!["usage"]! > 0);
             var ex = Engine(storage, "exec", "-e", "X=1", "web", "sh", "-c", "echo in-$X; exit 4");
             Assert.Equal(4, ex.ExitCode);
             Assert.Equal("in-1", ex.Stdout.Trim());

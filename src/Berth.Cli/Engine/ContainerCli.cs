@@ -7,7 +7,7 @@ namespace Berth.Cli.Engine;
 /// <summary>The engine's container commands (first slice of issue 6): run, ps, rm.</summary>
 public static class ContainerCli
 {
-    public static readonly HashSet<string> Commands = ["run", "ps", "rm", "exec", "stop", "kill", "inspect", "container"];
+    public static readonly HashSet<string> Commands = ["run", "ps", "rm", "exec", "stop", "kill", "inspect", "container", "top", "stats"];
 
     public static int Dispatch(string[] args, string? storage)
     {
@@ -23,6 +23,8 @@ public static class ContainerCli
                 "exec" => Exec(rest, storage),
                 "stop" => Stop(rest, storage),
                 "kill" => KillCmd(rest, storage),
+                "top" when rest.Count == 1 => Print(Service(storage).Top(rest[0])),
+                "stats" => StatsCmd(rest, storage),
                 "inspect" or "container" when cmd == "inspect" || (rest.Count > 0 && rest[0] == "inspect") =>
                     InspectCmd(cmd == "inspect" ? rest : rest.Skip(1).ToList(), storage),
                 _ => throw new UsageError($"unknown command \"{cmd}\""),
@@ -126,6 +128,21 @@ public static class ContainerCli
         var signal = Berth.Runtime.Lifecycle.Kill.ParseSignal(p.Get("signal") ?? "KILL");
         var svc = Service(storage);
         foreach (var r in p.Positional) svc.Signal(r, signal);
+        return 0;
+    }
+
+    private static int Print(string text)
+    {
+        Console.Write(text);
+        return 0;
+    }
+
+    private static int StatsCmd(List<string> rest, string? storage)
+    {
+        var p = new ArgParser().Flag("no-stream").Parse(rest, stopAtPositional: false);
+        if (!p.Has("no-stream")) throw new UsageError("berth stats streams with the container monitor, not built yet: use --no-stream");
+        if (p.Positional.Count == 0) throw new UsageError("berth stats needs a container name or id");
+        Service(storage).Stats(p.Positional, Console.Out);
         return 0;
     }
 

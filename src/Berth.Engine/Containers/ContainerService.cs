@@ -133,6 +133,25 @@ public sealed class ContainerService(ImageStore images, EngineStore store)
         Kill.Execute(_runtime, c.Id, signal, all: false);
     }
 
+    /// <summary>`berth top`: the container's processes, as a ps -ef table read from /proc.</summary>
+    public string Top(string reference)
+    {
+        var c = store.Find(reference);
+        if (!_runtime.Exists(c.Id)) throw new EngineError($"container {c.Name} is not running");
+        return Ps.Table(Ps.Pids(_runtime, c.Id), full: true);
+    }
+
+    /// <summary>`berth stats --no-stream`: one JSON line of cgroup figures per running container.</summary>
+    public void Stats(IEnumerable<string> references, TextWriter output)
+    {
+        foreach (var r in references)
+        {
+            var c = store.Find(r);
+            if (!_runtime.Exists(c.Id)) throw new EngineError($"container {c.Name} is not running");
+            Events.Execute(_runtime, c.Id, statsOnce: true, TimeSpan.Zero, output);
+        }
+    }
+
     public string InspectJson(IEnumerable<string> references) =>
         Inspect.Json(store, _runtime, references.Select(store.Find).ToList());
 
