@@ -94,6 +94,24 @@ public sealed class EngineRunTests(TestEnvironment env) : IntegrationTest(env)
     }
 
     [Fact]
+    public void Resource_flags_reach_the_cgroup()
+    {
+        string storage = Directory.CreateTempSubdirectory("berth-engine-it.").FullName;
+        try
+        {
+            var r = Engine(storage, "run", "--rm", "--memory", "64m", "--pids-limit", "50", "--cpus", "0.5", "--sysctl", "net.ipv4.ip_forward=1",
+                "berth.local/busybox", "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/pids/pids.max",
+                "/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "/proc/sys/net/ipv4/ip_forward");
+            Assert.True(r.Succeeded, r.ToString());
+            Assert.Equal(["67108864", "50", "50000", "1"], Lines(r.Stdout));
+            var bad = Engine(storage, "run", "--rm", "--memory-swap", "1g", "berth.local/busybox", "true");
+            Assert.NotEqual(0, bad.ExitCode);
+            Assert.Contains("--memory-swap", bad.Stderr);
+        }
+        finally { try { Directory.Delete(storage, recursive: true); } catch (IOException) { } }
+    }
+
+    [Fact]
     public void Unknown_image_fails_with_its_name_and_leaves_nothing()
     {
         string storage = Directory.CreateTempSubdirectory("berth-engine-it.").FullName;

@@ -48,7 +48,8 @@ public static class ContainerCli
     {
         var p = new ArgParser()
             .Option("name").Option("workdir|w").Option("user|u").Option("entrypoint").Option("hostname|h")
-            .Option("network|net").Multi("env|e").Multi("cap-add").Multi("cap-drop").Multi("security-opt")
+            .Option("network|net").Option("memory|m").Option("memory-swap").Option("pids-limit").Option("cpu-shares|c")
+            .Option("cpus").Option("cpuset-cpus").Multi("sysctl").Multi("env|e").Multi("cap-add").Multi("cap-drop").Multi("security-opt")
             .Flag("rm").Flag("detach|d").Flag("tty|t").Flag("interactive|i").Flag("read-only").Flag("privileged")
             .Flag("it").Flag("ti")
             .Parse(rest);
@@ -84,6 +85,13 @@ public static class ContainerCli
             CapAdd = p.All("cap-add"),
             CapDrop = p.All("cap-drop"),
             Seccomp = seccomp,
+            Memory = p.Get("memory") is { } m ? Berth.Runtime.Lifecycle.Update.ParseSize(m) : null,
+            MemorySwap = p.Get("memory-swap") is { } ms ? Berth.Runtime.Lifecycle.Update.ParseSize(ms) : null,
+            PidsLimit = p.Get("pids-limit") is { } pl ? (long.TryParse(pl, out var v) ? v : throw new UsageError($"--pids-limit \"{pl}\": not a number")) : null,
+            CpuShares = p.Get("cpu-shares") is { } cs ? (ulong.TryParse(cs, out var sh) ? sh : throw new UsageError($"--cpu-shares \"{cs}\": not a number")) : null,
+            Cpus = p.Get("cpus") is { } cp ? (double.TryParse(cp, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var d) ? d : throw new UsageError($"--cpus \"{cp}\": not a number")) : null,
+            CpusetCpus = p.Get("cpuset-cpus"),
+            Sysctls = p.All("sysctl").Select(x => x.Split('=', 2)).ToDictionary(a => a[0], a => a.Length > 1 ? a[1] : throw new UsageError($"--sysctl {a[0]}: expected KEY=VALUE")),
         });
     }
 

@@ -22,4 +22,12 @@ public sealed class RunOptions
     public List<string> CapAdd { get; init; } = [];
     public List<string> CapDrop { get; init; } = [];
     public string? Seccomp { get; init; }
+    public long? Memory { get; init; }
+    /// <summary>docker's meaning: memory + swap; -1 unlimited; unset = twice the memory, as docker does.</summary>
+    public long? MemorySwap { get; init; }
+    public long? PidsLimit { get; init; }
+    public ulong? CpuShares { get; init; }
+    public double? Cpus { get; init; }
+    public string? CpusetCpus { get; init; }
+    public Dictionary<string, string> Sysctls { get; init; } = [];
 }

@@ -82,6 +82,8 @@ public static class SpecFromImage
                 Berth.Linux.Seccomp.SeccompArchInfo.Native ?? throw new EngineError("no seccomp syscall table for this architecture"),
                 SeccompProfiles.RunningKernel());
         }
+        ApplyResources(linux, o);
+        foreach (var (k, v) in o.Sysctls) (linux.Sysctl ??= [])[k] = v;
         spec.Mounts ??= [];
         spec.Mounts.Add(new Mount { Destination = "/etc/hostname", Type = "bind", Source = files.Hostname, Options = ["rbind", "ro"] });
         spec.Mounts.Add(new Mount { Destination = "/etc/hosts", Type = "bind", Source = files.Hosts, Options = ["rbind", "ro"] });
@@ -89,6 +91,31 @@ public static class SpecFromImage
             spec.Mounts.Add(new Mount { Destination = "/etc/resolv.conf", Type = "bind", Source = "/etc/resolv.conf", Options = ["rbind", "ro"] });
         spec.Annotations = new Dictionary<string, string> { ["io.berth.image"] = o.Image };
         return spec;
+    }
+
+    /// <summary>--memory, --memory-swap, --pids-limit, --cpu-shares, --cpus, --cpuset-cpus onto linux.resources.</summary>
+    private static void ApplyResources(Berth.Oci.Runtime.Linux linux, RunOptions o)
+    {
+        var r = linux.Resources ??= new Resources();
+        if (o.Memory is { } mem)
+        {
+            if (mem < 4 * 1024 * 1024) throw new EngineError($"--memory {mem}: the minimum is 4 MiB");
+            long swap = o.MemorySwap ?? mem * 2;
+            if (swap != -1 && swap < mem) throw new EngineError("--memory-swap must be at least --memory (it is memory plus swap), or -1");
+            r.Memory = new Memory { Limit = mem, Swap = swap };
+        }
+        else if (o.MemorySwap is not null) throw new EngineError("--memory-swap needs --memory");
+        if (o.PidsLimit is { } pids) r.Pids = new Pids { Limit = pids };
+        if (o.CpuShares is not null || o.Cpus is not null || o.CpusetCpus is not null)
+        {
+            r.Cpu = new Cpu { Shares = o.CpuShares, Cpus = o.CpusetCpus };
+            if (o.Cpus is { } cpus)
+            {
+                if (cpus <= 0) throw new EngineError($"--cpus {cpus}: must be above 0");
+                r.Cpu.Period = 100000;
+                r.Cpu.Quota = (long)Math.Round(cpus * 100000);
+            }
+        }
     }
 
     private static List<string> Capabilities(RunOptions o)
