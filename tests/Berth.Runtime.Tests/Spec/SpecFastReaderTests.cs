@@ -62,7 +62,55 @@ public class SpecFastReaderTests
     }
 
     [Fact]
-    public void Full_config() => Same(FullConfig.Json);
+    public void Full_config()
+    {
+        Same(FullConfig.Json);
+        Same(Supplement);
+    }
+
+    // What FullConfig leaves out (a namespace's path), so that together they set every field.
+    private const string Supplement = """
+        {"ociVersion":"1.0.0","linux":{"namespaces":[{"type":"network","path":"/run/netns/x"}]}}
+        """;
+
+    /// <summary>
+    /// Full_config only proves the fast reader knows every field if FullConfig (with the supplement) sets every
+    /// field of every model type: a field added to the model (and so to FullConfig) but not to the fast reader
+    /// fails Full_config.
+    /// </summary>
+    [Fact]
+    public void Full_config_sets_every_field_of_the_model()
+    {
+        var covered = new HashSet<(Type, string)>();
+        var seen = new Dictionary<(Type, string), string>();
+        void Check(Type type, List<JsonNode> nodes, string path)
+        {
+            var info = OciJson.Default.GetTypeInfo(type)!;
+            if (type.IsGenericType && type.GetGenericTypeDefinition() == typeof(List<>))
+            {
+                Check(type.GetGenericArguments()[0], nodes.SelectMany(n => n.AsArray()).OfType<JsonNode>().ToList(), path + "[]");
+                return;
+            }
+            if (type.IsGenericType && type.GetGenericTypeDefinition() == typeof(Dictionary<,>))
+            {
+                Check(type.GetGenericArguments()[1], nodes.SelectMany(n => n.AsObject().Select(p => p.Value)).OfType<JsonNode>().ToList(), path + "{}");
+                return;
+            }
+            if (info.Kind != System.Text.Json.Serialization.Metadata.JsonTypeInfoKind.Object) return;
+            foreach (var prop in info.Properties)
+            {
+                var children = nodes.Where(n => n is JsonObject).Select(n => n[prop.Name]).OfType<JsonNode>().ToList();
+                seen.TryAdd((type, prop.Name), $"{path}.{prop.Name}");
+                if (children.Count == 0) continue;
+                covered.Add((type, prop.Name));
+                Check(Nullable.GetUnderlyingType(prop.PropertyType) ?? prop.PropertyType, children, $"{path}.{prop.Name}");
+            }
+        }
+        Check(typeof(Oci.Runtime.Spec), [JsonNode.Parse(FullConfig.Json)!, JsonNode.Parse(Supplement)!], "$");
+        var missing = seen.Where(kv => !covered.Contains(kv.Key)).Select(kv => kv.Value).ToList();
+        Assert.True(seen.Count > 150, $"{seen.Count} fields");
+        Assert.True(missing.Count == 0, "FullConfig does not set: " + string.Join(", ", missing));
+    }
 
     [Fact]
     public void Runc_specs()
@@ -284,7 +332,18 @@ public class SpecFastReaderTests
             new JsonArray(), new JsonArray("a"), new JsonArray(1), new JsonArray(new JsonObject()), new JsonObject(),
             new JsonObject { ["a"] = "b" }, new JsonObject { ["a"] = 1 }, new JsonObject { ["a"] = new JsonObject() },
         ];
-        var root = JsonNode.Parse(FullConfig.Json)!;
+        int accepted = 0, declined = 0, pathCount = 0;
+        foreach (var text in new[] { FullConfig.Json, Supplement })
+        {
+            var (a, d, p) = Mutate(JsonNode.Parse(text)!, values);
+            accepted += a; declined += d; pathCount += p;
+        }
+        Assert.True(pathCount > 200, $"{pathCount} paths");
+        Assert.True(accepted > 1000, $"accepted {accepted}, declined {declined}");
+    }
+
+    private static (int accepted, int declined, int paths) Mutate(JsonNode root, JsonNode?[] values)
+    {
         var paths = new List<Func<JsonNode, (JsonNode parent, object key)>>();
         void Collect(JsonNode node, List<object> at)
         {
@@ -307,7 +366,6 @@ public class SpecFastReaderTests
             }
         }
         Collect(root, []);
-        Assert.True(paths.Count > 200, $"{paths.Count} paths");
 
         int accepted = 0, declined = 0;
         foreach (var path in paths)
@@ -327,6 +385,6 @@ public class SpecFastReaderTests
                 }
                 else declined++;
             }
-        Assert.True(accepted > 1000, $"accepted {accepted}, declined {declined}");
+        return (accepted, declined, paths.Count);
     }
 }
