@@ -31,6 +31,10 @@ public sealed class EngineRunTests(TestEnvironment env) : IntegrationTest(env)
             var rmi = Engine(storage, "rmi", "berth.local/busybox");
             Assert.NotEqual(0, rmi.ExitCode); // used by "keep"
             Assert.True(Engine(storage, "image", "prune").Succeeded);
+            var psj = Engine(storage, "ps", "-a", "--format", "json");
+            var arr = System.Text.Json.Nodes.JsonNode.Parse(psj.Stdout)!.AsArray();
+            Assert.Equal("keep", (string?)arr.Single()!["Names"]![0]);
+            Assert.Equal("exited", (string?)arr.Single()!["State"]);
             var ps = Engine(storage, "ps", "-a");
             Assert.Contains(Lines(ps.Stdout), l => l.EndsWith("keep", StringComparison.Ordinal) && l.Contains("exited (0)"));
             // The write went to the container's upper dir, not the image's layers.

@@ -164,8 +164,36 @@ public static class ContainerCli
 
     private static int Ps(List<string> rest, string? storage)
     {
-        var p = new ArgParser().Flag("all|a").Flag("quiet|q").Parse(rest);
+        var p = new ArgParser().Flag("all|a").Flag("quiet|q").Option("format").Parse(rest);
         var rows = Service(storage).List(p.Has("all")).ToList();
+        if (p.Get("format") is { } format)
+        {
+            if (format != "json") throw new UsageError($"--format {format}: only json is supported");
+            using var ms = new MemoryStream();
+            using (var w = new System.Text.Json.Utf8JsonWriter(ms, new System.Text.Json.JsonWriterOptions { Indented = true }))
+            {
+                w.WriteStartArray();
+                foreach (var (c, status) in rows)
+                {
+                    w.WriteStartObject();
+                    w.WriteString("Id", c.Id);
+                    w.WriteStartArray("Names");
+                    w.WriteStringValue(c.Name);
+                    w.WriteEndArray();
+                    w.WriteString("Image", c.Image);
+                    w.WriteString("ImageID", c.ImageId);
+                    w.WriteString("Command", c.Command);
+                    w.WriteString("Created", c.Created.ToString("O"));
+                    w.WriteString("State", status.StartsWith("exited", StringComparison.Ordinal) || status == "stopped" ? "exited" : status);
+                    w.WriteString("Status", status);
+                    if (c.ExitCode is { } code) w.WriteNumber("ExitCode", code);
+                    w.WriteEndObject();
+                }
+                w.WriteEndArray();
+            }
+            Console.WriteLine(System.Text.Encoding.UTF8.GetString(ms.ToArray()));
+            return 0;
+        }
         if (p.Has("quiet"))
         {
             foreach (var (c, _) in rows) Console.WriteLine(c.ShortId);
