@@ -120,6 +120,14 @@ public sealed class SandboxTests(TestEnvironment env) : IntegrationTest(env)
         Assert.False(File.Exists(Path.Combine(box, "new")));
         Assert.False(File.Exists(Path.Combine(box, "err.txt")));
 
+        // --keep-output: the box's final content replaces the caller's DIR.
+        var (kept, _) = Sandbox("echo result > /box/answer; rm /box/in.txt; ln -s /etc/shadow /box/link", "--box", box, "--keep-output");
+        Assert.Equal("OK", Status(kept));
+        Assert.Equal("result\n", File.ReadAllText(Path.Combine(box, "answer")));
+        Assert.False(File.Exists(Path.Combine(box, "in.txt")));
+        Assert.False(File.Exists(Path.Combine(box, "link")) || new FileInfo(Path.Combine(box, "link")).LinkTarget is not null);
+        Assert.Equal("clean\n", File.ReadAllText(Path.Combine(box, "sub", "keep")));
+
         // The root is read-only; /tmp is private and writable.
         var (ro, r2) = Sandbox("touch /usr/x 2>/dev/null && echo wrote-usr; touch /etc/x 2>/dev/null && echo wrote-etc; " +
                                 "echo t > /tmp/t && cat /tmp/t");

@@ -10,7 +10,7 @@ public static class SandboxCli
     private const string Usage =
         "usage: berth sandbox run [--box DIR] [--dir SRC[:DST][:rw]]... [--time SEC] [--wall-time SEC] [--memory SIZE]\n" +
         "         [--processes N] [--fsize KB] [--open-files N] [--stack SIZE] [--stdin F] [--stdout F] [--stderr F]\n" +
-        "         [--meta FILE] [--meta-format json|isolate] [--net] -- PROGRAM ARGS...";
+        "         [--meta FILE] [--meta-format json|isolate] [--net] [--keep-output] [--box-size SIZE] -- PROGRAM ARGS...";
 
     /// <summary>Exit status: 0 verdict OK, 1 another verdict, 2 internal error (XX) or bad usage, as isolate.</summary>
     public static int Dispatch(string[] args)
@@ -28,7 +28,7 @@ public static class SandboxCli
             var p = new ArgParser()
                 .Option("box").Multi("dir").Option("time").Option("wall-time").Option("memory").Option("processes")
                 .Option("fsize").Option("open-files").Option("stack").Option("stdin").Option("stdout").Option("stderr")
-                .Option("meta").Option("meta-format").Option("box-size").Flag("net")
+                .Option("meta").Option("meta-format").Option("box-size").Flag("net").Flag("keep-output")
                 .Parse(args[1..]);
             var fmt = p.Get("meta-format") ?? "json";
             if (fmt is not ("json" or "isolate")) throw new UsageError($"--meta-format {fmt}: json or isolate");
@@ -50,8 +50,10 @@ public static class SandboxCli
                 Stdout = p.Get("stdout"),
                 Stderr = p.Get("stderr"),
                 Net = p.Has("net"),
+                KeepOutput = p.Has("keep-output"),
                 BoxSize = Size(p, "box-size") ?? 128L << 20,
             };
+            if (o.KeepOutput && o.Box is null) throw new UsageError("--keep-output needs --box DIR");
             if (o.Command.Count == 0) throw new UsageError("sandbox run needs a program after --\n" + Usage);
         }
         catch (Exception e) when (e is UsageError or EngineError)

@@ -22,6 +22,11 @@ public sealed class SandboxOptions
     public string? Stdout { get; init; }
     public string? Stderr { get; init; }
     public bool Net { get; init; }
+    /// <summary>Copy the box's final content back into <see cref="Box"/> after the run (files and dirs only).</summary>
+    public bool KeepOutput { get; init; }
+
+    /// <summary>The wall-time limit in force: --wall-time, else 3 x --time + 1 s so a sleeper cannot hold the jail forever.</summary>
+    public double? EffectiveWallTime => WallTime ?? (Time is { } t ? 3 * t + 1 : null);
     /// <summary>Size of the box tmpfs.</summary>
     public long BoxSize { get; init; } = 128L << 20;
 

@@ -99,7 +99,7 @@ public static class SandboxRunner
                 if (got < 0) { status = new ExitStatus(255, 0); verdict.Message = "lost the program's exit status"; break; }
                 if (!timeKill && !wallKill)
                 {
-                    if (o.WallTime is { } wt && sw.Elapsed.TotalSeconds > wt) wallKill = true;
+                    if (o.EffectiveWallTime is { } wt && sw.Elapsed.TotalSeconds > wt) wallKill = true;
                     else if (cpuLimit != ulong.MaxValue && (cg.Stats().CpuUsageNanos ?? 0) > cpuLimit) timeKill = true;
                     if (timeKill || wallKill) KillAll(cg, pid);
                 }
@@ -115,6 +115,7 @@ public static class SandboxRunner
             ulong oom = stats.OomKills ?? 0;
             if (oom == 0 && cg.Version == "v1" && o.Memory is not null && cg.Directories.FirstOrDefault(d => d.Contains("/memory/")) is { } memDir)
                 oom = ReadFailcntOom(memDir, status);
+            if (o.KeepOutput && o.Box is not null) CopyBack(box, o.Box);
             verdict.Time = (stats.CpuUsageNanos ?? 0) / 1e9;
             verdict.MaxRssKb = (long)((stats.MemoryMaxUsage ?? 0) / 1024);
             verdict.ExitCode = status.Code;
@@ -243,6 +244,44 @@ public static class SandboxRunner
             else if (entry is FileInfo f && (f.Attributes & FileAttributes.Device) == 0) f.CopyTo(dest);
             else continue;
             Chown(dest);
+        }
+    }
+
+    /// <summary>
+    /// --keep-output: the box's final files and directories replace the caller's DIR content. Runs
+    /// after every process of the jail is dead; symlinks, fifos and devices the program made are
+    /// skipped, and a program-made path never becomes a symlink we follow (only regular files are opened).
+    /// </summary>
+    private static void CopyBack(string box, string dest)
+    {
+        foreach (var entry in new DirectoryInfo(dest).EnumerateFileSystemInfos())
+        {
+            if (entry is DirectoryInfo d && d.LinkTarget is null) d.Delete(recursive: true);
+            else entry.Delete();
+        }
+        CopyOut(box, dest);
+    }
+
+    private static void CopyOut(string from, string to)
+    {
+        foreach (var entry in new DirectoryInfo(from).EnumerateFileSystemInfos())
+        {
+            if (entry.LinkTarget is not null) continue;
+            var target = Path.Combine(to, entry.Name);
+            if (entry is DirectoryInfo d)
+            {
+                Directory.CreateDirectory(target);
+                CopyOut(d.FullName, target);
+            }
+            else if (entry is FileInfo f && (f.Attributes & (FileAttributes.Device | FileAttributes.ReparsePoint)) == 0
+                     && (f.UnixFileMode & (UnixFileMode)0xE00) == 0)
+            {
+                int src = Fd.Open(f.FullName, Consts.O_RDONLY | Consts.O_NOFOLLOW | Consts.O_NONBLOCK | Consts.O_CLOEXEC);
+                using var input = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(src, ownsHandle: true), FileAccess.Read);
+                if (!input.CanSeek) continue; // a fifo or socket
+                using var output = new FileStream(target, FileMode.CreateNew, FileAccess.Write);
+                input.CopyTo(output);
+            }
         }
     }
 
