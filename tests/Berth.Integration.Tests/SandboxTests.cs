@@ -139,11 +139,12 @@ public sealed class SandboxTests(TestEnvironment env) : IntegrationTest(env)
     public void Jail_has_no_network_no_privileges_and_an_unprivileged_uid()
     {
         var (m, r) = Sandbox("ls /sys/class/net; id -u; id -g; grep -E '^(CapEff|CapPrm|CapBnd|NoNewPrivs):' /proc/self/status; " +
-                             "ulimit -c; echo pid=$$; env | grep -c BERTH_IT_HOST_ONLY");
+                             "ulimit -c; echo pid=$$; tr '\\0' ' ' < /proc/1/cmdline; echo; cat /proc/1/environ 2>/dev/null; " +
+                             "env | grep -c BERTH_IT_HOST_ONLY");
         Assert.Equal("RE", Status(m)); // the last grep -c finds nothing: exit 1
         Assert.Equal(
             ["lo", "65534", "65534", "CapPrm:\t0000000000000000", "CapEff:\t0000000000000000", "CapBnd:\t0000000000000000",
-             "NoNewPrivs:\t1", "0", "pid=2", "0"],
+             "NoNewPrivs:\t1", "0", "pid=2", "berth-sandbox-init", "0"],
             Lines(r.Stdout));
 
         var (net, rn) = Sandbox("ls /sys/class/net", "--net");

@@ -11,8 +11,31 @@ namespace Berth.Runtime.Init;
 /// </summary>
 internal static unsafe class Reaper
 {
+    private static nint s_argStart, s_argEnd;
+
+    /// <summary>
+    /// In the runtime, before the fork: where its argv lies (/proc/self/stat arg_start, arg_end).
+    /// The reaper, a fork with the same address space, overwrites it so the jail's /proc/1/cmdline
+    /// does not show the host's berth command line.
+    /// </summary>
+    public static void Prepare()
+    {
+        try
+        {
+            var stat = File.ReadAllText("/proc/self/stat");
+            var f = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            s_argStart = (nint)long.Parse(f[48 - 3], System.Globalization.CultureInfo.InvariantCulture);
+            s_argEnd = (nint)long.Parse(f[49 - 3], System.Globalization.CultureInfo.InvariantCulture);
+        }
+        catch (Exception e) when (e is IOException or FormatException or IndexOutOfRangeException or ArgumentException)
+        {
+            s_argStart = s_argEnd = 0;
+        }
+    }
+
     public static void Run(int mainPid, int statusFd)
     {
+        HideCommandLine();
         int raw = 0, orphans = 0;
         bool mainDone = false;
         while (true)
@@ -41,6 +64,15 @@ internal static unsafe class Reaper
         buf[n++] = (byte)'\n';
         LibC.write(statusFd, buf, n);
         LibC._exit(mainDone ? 0 : 1);
+    }
+
+    private static void HideCommandLine()
+    {
+        if (s_argStart == 0 || s_argEnd <= s_argStart) return;
+        byte* p = (byte*)s_argStart;
+        long len = s_argEnd - s_argStart;
+        ReadOnlySpan<byte> name = "berth-sandbox-init"u8;
+        for (long i = 0; i < len; i++) p[i] = i < name.Length && i < len - 1 ? name[(int)i] : (byte)0;
     }
 
     private static int Put(byte* buf, int n, int v)

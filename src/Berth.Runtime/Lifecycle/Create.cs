@@ -93,6 +93,7 @@ public static class Create
             var host = new Host(store, record, spec);
             plan.FifoFd = Fd.Open(store.FifoPath(id), Consts.O_RDWR);
             plan.ReaperStatusFd = o.ReaperStatusFd;
+            if (plan.ReaperStatusFd >= 0) Reaper.Prepare();
             if (o.ConsoleSocket is not null)
                 plan.ConsoleSocketFd = Berth.Linux.Sockets.UnixSocket.Connect(o.ConsoleSocket, "console socket");
             else if (plan.Terminal)
