@@ -171,4 +171,21 @@ public sealed class SandboxTests(TestEnvironment env) : IntegrationTest(env)
         Assert.Contains(lines, l => l.StartsWith("max-rss:", StringComparison.Ordinal));
         Assert.Contains(lines, l => l.StartsWith("cg-mem:", StringComparison.Ordinal));
     }
+
+    [Fact]
+    public void Stopping_berth_kills_the_jail_and_cleans_up()
+    {
+        var marker = "bt-sandbox-term-" + Environment.TickCount64;
+        Directory.CreateDirectory(Scratch);
+        using var p = ProcessRunner.Start(Berth, ["sandbox", "run", "--", Busybox, "sh", "-c", "sleep 30", marker], Scratch);
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!File.ReadAllText("/proc/self/mountinfo").Contains("/run/berth/sandbox/runs") && DateTime.UtcNow < deadline) Thread.Sleep(20);
+        Thread.Sleep(200);
+        ProcessRunner.Host("kill", "-TERM", p.Pid.ToString());
+        var r = p.Wait(TimeSpan.FromSeconds(10));
+        Assert.Equal(2, r.ExitCode);
+        Assert.StartsWith("{\"status\":\"XX\"", r.Stdout);
+        Assert.Contains("interrupted", r.Stdout);
+        AssertNothingLeft(marker);
+    }
 }

@@ -1,5 +1,6 @@
 using Berth.Engine.Containers;
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text.Json;
 using Berth.Linux;
@@ -40,6 +41,7 @@ public static class SandboxRunner
         var verdict = new Verdict();
         Container? c = null;
         int statusRead = -1, statusWrite = -1;
+        List<PosixSignalRegistration> signals = [];
         try
         {
             Directory.CreateDirectory(rootfs);
@@ -86,6 +88,10 @@ public static class SandboxRunner
                     if (saved[fd] >= 0) { Redirect(saved[fd], fd); Fd.Close(saved[fd]); }
             }
             var cg = Berth.Linux.Cgroups.Cgroups.For(c.Record.CgroupPath);
+            // A judge that stops berth (SIGINT/SIGTERM/SIGHUP) gets the jail killed and cleaned up, verdict XX.
+            bool interrupted = false;
+            signals = [.. new[] { PosixSignal.SIGINT, PosixSignal.SIGTERM, PosixSignal.SIGHUP }.Select(sig =>
+                PosixSignalRegistration.Create(sig, ctx => { ctx.Cancel = true; Volatile.Write(ref interrupted, true); }))];
             var sw = Stopwatch.StartNew();
             Start.Execute(store, id);
             int pid = c.Record.InitPid;
@@ -97,7 +103,12 @@ public static class SandboxRunner
                 var (got, st) = Proc.TryWait(pid);
                 if (got == pid) { status = st; break; }
                 if (got < 0) { status = new ExitStatus(255, 0); verdict.Message = "lost the program's exit status"; break; }
-                if (!timeKill && !wallKill)
+                if (Volatile.Read(ref interrupted) && !wallKill && !timeKill)
+                {
+                    KillAll(cg, pid);
+                    verdict.Message = "interrupted: berth was asked to stop";
+                }
+                if (!timeKill && !wallKill && !Volatile.Read(ref interrupted))
                 {
                     if (o.EffectiveWallTime is { } wt && sw.Elapsed.TotalSeconds > wt) wallKill = true;
                     else if (cpuLimit != ulong.MaxValue && (cg.Stats().CpuUsageNanos ?? 0) > cpuLimit) timeKill = true;
@@ -122,7 +133,7 @@ public static class SandboxRunner
             verdict.ExitSig = status.Signal;
             verdict.Killed = timeKill || wallKill;
             verdict.Orphans = orphans;
-            verdict.Status = Verdict.Classify(timeKill || wallKill, oom, status.Code, status.Signal);
+            verdict.Status = Volatile.Read(ref interrupted) ? "XX" : Verdict.Classify(timeKill || wallKill, oom, status.Code, status.Signal);
             if (verdict.Message.Length == 0)
                 verdict.Message = verdict.Status switch
                 {
@@ -145,6 +156,7 @@ public static class SandboxRunner
             Fd.Close(statusWrite);
             Fd.Close(statusRead);
             Cleanup(store, id, c, dir, box, verdict);
+            foreach (var r in signals) r.Dispose();
         }
         return verdict;
     }
