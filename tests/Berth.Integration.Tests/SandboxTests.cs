@@ -188,4 +188,22 @@ public sealed class SandboxTests(TestEnvironment env) : IntegrationTest(env)
         Assert.Contains("interrupted", r.Stdout);
         AssertNothingLeft(marker);
     }
+
+    [Fact]
+    public void Dir_rules_and_rlimits_reach_the_program()
+    {
+        var data = Path.Combine(Scratch, "data-" + Environment.TickCount64);
+        var outDir = data + "-out";
+        Directory.CreateDirectory(data);
+        Directory.CreateDirectory(outDir);
+        File.WriteAllText(Path.Combine(data, "f"), "from-host\n");
+        ProcessRunner.Host("chmod", "777", outDir);
+        var (m, r) = Sandbox("cat /data/f; echo x > /data/g 2>/dev/null && echo wrote-ro; echo y > /out/h && echo wrote-rw; " +
+                             "ulimit -n; ulimit -s; ulimit -f",
+            "--dir", data + ":/data", "--dir", outDir + ":/out:rw", "--open-files", "32", "--stack", "4m", "--fsize", "2048");
+        Assert.Equal("OK", Status(m));
+        Assert.Equal(["from-host", "wrote-rw", "32", "4096", "4096"], Lines(r.Stdout));
+        Assert.False(File.Exists(Path.Combine(data, "g")));
+        Assert.Equal("y\n", File.ReadAllText(Path.Combine(outDir, "h")));
+    }
 }
