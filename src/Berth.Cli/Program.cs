@@ -19,6 +19,8 @@ public static class Program
             return RuntimeCli.Dispatch(args);
         if (args.Length > 0 && args[0] == "runtime")
             return RuntimeCli.Dispatch(args[1..]);
+        if (args.Length > 0 && args[0] == "sandbox")
+            return SandboxCli.Dispatch(args[1..]);
         // The engine's image commands; `--storage DIR` may come first. Nothing of the engine is
         // touched (or loaded) on the runtime path above.
         int cmdAt = 0;
@@ -45,6 +47,7 @@ public static class Program
 
             Runtime commands: create, start, run, state, kill, delete, list, spec (berth runtime --help)
             Container commands: run [--rm] [-d] [-it] [--name N] [-e K=V] [-w DIR] [-u USER] [--network none|host] IMAGE [CMD...], ps [-a], rm [-f]
+            Sandbox:          sandbox run [--box DIR] [--time S] [--wall-time S] [--memory M] ... -- PROGRAM ARGS (berth sandbox --help)
             Image commands:   load -i FILE, save -o FILE IMAGE..., images, image inspect|history|prune|default|unpack, tag, rmi
             """);
         return args.Length == 0 || args[0] is "--help" or "-h" or "help" ? 0 : 1;

@@ -128,6 +128,11 @@ internal static class ContainerInit
             // Nothing of the runtime's may reach the user's process (CVE-2024-21626).
             Fd.CloexecFrom(3 + plan.PreserveFds);
             for (int i = 3; i < 3 + plan.PreserveFds; i++) LibC.fcntl(i, Consts.F_SETFD, 0);
+            if (plan.ReaperStatusFd >= 0)
+            {
+                int child = Proc.Fork();
+                if (child > 0) Reaper.Run(child, plan.ReaperStatusFd); // never returns
+            }
             Proc.Exec(exe, plan.Args, plan.Env);
         }
         catch (Exception e)

@@ -71,6 +71,11 @@ public sealed class InitPlan
     public int PreserveFds { get; set; }
     public bool Terminal { get; set; }
     public int ConsoleSocketFd { get; set; } = -1;
+    /// <summary>
+    /// When >= 0, init stays PID 1 as a reaper: it forks the process, reaps everything, and when the
+    /// process exits kills the rest and writes "RAWSTATUS ORPHANS\n" to this fd (berth sandbox).
+    /// </summary>
+    public int ReaperStatusFd { get; set; } = -1;
 }
 
 public sealed class MountPlan

@@ -1,0 +1,116 @@
+using System.Globalization;
+using Berth.Engine.Containers;
+using Berth.Engine.Sandbox;
+
+namespace Berth.Cli.Engine;
+
+/// <summary>`berth sandbox run [options] -- PROGRAM ARGS...` (issue 7, first slice).</summary>
+public static class SandboxCli
+{
+    private const string Usage =
+        "usage: berth sandbox run [--box DIR] [--dir SRC[:DST][:rw]]... [--time SEC] [--wall-time SEC] [--memory SIZE]\n" +
+        "         [--processes N] [--fsize KB] [--open-files N] [--stack SIZE] [--stdin F] [--stdout F] [--stderr F]\n" +
+        "         [--meta FILE] [--meta-format json|isolate] [--net] [--keep-output] [--box-size SIZE] -- PROGRAM ARGS...";
+
+    /// <summary>Exit status: 0 verdict OK, 1 another verdict, 2 internal error (XX) or bad usage, as isolate.</summary>
+    public static int Dispatch(string[] args)
+    {
+        if (args.Length == 0 || args[0] != "run")
+        {
+            Console.Error.WriteLine(Usage);
+            return args.Length > 0 && args[0] is "--help" or "-h" or "help" ? 0 : 2;
+        }
+        SandboxOptions o;
+        string? meta;
+        bool isolate;
+        try
+        {
+            var p = new ArgParser()
+                .Option("box").Multi("dir").Option("time").Option("wall-time").Option("memory").Option("processes")
+                .Option("fsize").Option("open-files").Option("stack").Option("stdin").Option("stdout").Option("stderr")
+                .Option("meta").Option("meta-format").Option("box-size").Flag("net").Flag("keep-output")
+                .Parse(args[1..]);
+            var fmt = p.Get("meta-format") ?? "json";
+            if (fmt is not ("json" or "isolate")) throw new UsageError($"--meta-format {fmt}: json or isolate");
+            isolate = fmt == "isolate";
+            meta = p.Get("meta");
+            o = new SandboxOptions
+            {
+                Command = p.Positional,
+                Box = p.Get("box") is { } b ? Path.GetFullPath(b) : null,
+                Dirs = [.. p.All("dir").Select(DirRule.Parse)],
+                Time = Seconds(p, "time"),
+                WallTime = Seconds(p, "wall-time"),
+                Memory = Size(p, "memory"),
+                Processes = Count(p, "processes") ?? 64,
+                FsizeKb = Count(p, "fsize"),
+                OpenFiles = Count(p, "open-files") ?? 64,
+                Stack = Size(p, "stack"),
+                Stdin = p.Get("stdin"),
+                Stdout = p.Get("stdout"),
+                Stderr = p.Get("stderr"),
+                Net = p.Has("net"),
+                KeepOutput = p.Has("keep-output"),
+                BoxSize = Size(p, "box-size") ?? 128L << 20,
+            };
+            if (o.KeepOutput && o.Box is null) throw new UsageError("--keep-output needs --box DIR");
+            if (o.Command.Count == 0) throw new UsageError("sandbox run needs a program after --\n" + Usage);
+        }
+        catch (Exception e) when (e is UsageError or EngineError)
+        {
+            Console.Error.WriteLine($"berth: {e.Message}");
+            return 2;
+        }
+        // The jail's process is the runtime's: re-exec from a sealed copy first (CVE-2019-5736).
+        if (!Berth.Linux.Processes.SealedExe.WasReexecuted) Berth.Linux.Cgroups.MigrationWarmup.Kick();
+        Berth.Linux.Processes.SealedExe.Reexec(Environment.GetCommandLineArgs());
+
+        var v = SandboxRunner.Run(o);
+        var text = isolate ? v.ToIsolate() : v.ToJson();
+        if (meta is null) Console.Out.Write(text);
+        else
+        {
+            try { File.WriteAllText(meta, text); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                Console.Error.WriteLine($"berth: --meta {meta}: {e.Message}");
+                Console.Out.Write(text);
+                return 2;
+            }
+        }
+        if (v.Status == "XX") Console.Error.WriteLine($"berth: sandbox: {v.Message}");
+        return v.Status switch { "OK" => 0, "XX" => 2, _ => 1 };
+    }
+
+    private static double? Seconds(ArgParser p, string name)
+    {
+        if (p.Get(name) is not { } s) return null;
+        if (!double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) || v <= 0)
+            throw new UsageError($"--{name} {s}: expected seconds > 0");
+        return v;
+    }
+
+    private static long? Count(ArgParser p, string name)
+    {
+        if (p.Get(name) is not { } s) return null;
+        if (!long.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out var v) || v <= 0)
+            throw new UsageError($"--{name} {s}: expected a positive number");
+        return v;
+    }
+
+    /// <summary>"64m", "1g", "512k", "1048576" (bytes).</summary>
+    internal static long? Size(ArgParser p, string name)
+    {
+        if (p.Get(name) is not { } s) return null;
+        long mult = 1;
+        var num = s;
+        if (s.Length > 0 && char.ToLowerInvariant(s[^1]) is 'k' or 'm' or 'g')
+        {
+            mult = char.ToLowerInvariant(s[^1]) switch { 'k' => 1L << 10, 'm' => 1L << 20, _ => 1L << 30 };
+            num = s[..^1];
+        }
+        if (!long.TryParse(num, NumberStyles.None, CultureInfo.InvariantCulture, out var v) || v <= 0)
+            throw new UsageError($"--{name} {s}: expected a size such as 64m");
+        return v * mult;
+    }
+}
