@@ -97,6 +97,37 @@ public sealed class EngineRunTests(TestEnvironment env) : IntegrationTest(env)
         }
     }
 
+    /// <summary>--init: PID 1 reaps orphans (no zombie), forwards signals, exits with the child's status.</summary>
+    [Fact]
+    public void Init_reaps_zombies_forwards_signals_and_keeps_the_exit_status()
+    {
+        string storage = Directory.CreateTempSubdirectory("berth-engine-it.").FullName;
+        try
+        {
+            var r = Engine(storage, "run", "--rm", "--init", "berth.local/busybox", "sh", "-c",
+                "tr '\\0' ' ' < /proc/1/cmdline; echo; echo pid=$$; (sleep 0.1 &); sleep 0.6; ps -o stat | grep -c '^Z'; exit 7");
+            Assert.Equal(7, r.ExitCode);
+            var lines = Lines(r.Stdout);
+            Assert.StartsWith("berth-init", lines[0]);
+            Assert.Equal("pid=2", lines[1]);
+            Assert.Equal("0", lines[2]); // the orphaned sleep was reaped by init
+            var self = Engine(storage, "run", "--rm", "--init", "berth.local/busybox", "sh", "-c", "kill -USR1 $$; sleep 5");
+            Assert.Equal(128 + 10, self.ExitCode);
+
+            Assert.True(Engine(storage, "run", "-d", "--init", "--name", "t", "berth.local/busybox", "sh", "-c",
+                "trap 'exit 3' TERM; while true; do sleep 0.1; done").Succeeded);
+            var started = DateTime.UtcNow;
+            Assert.True(Engine(storage, "stop", "-t", "10", "t").Succeeded);
+            Assert.True((DateTime.UtcNow - started).TotalSeconds < 5, "SIGTERM did not reach the child that handles it");
+            Assert.True(Engine(storage, "rm", "t").Succeeded);
+        }
+        finally
+        {
+            Engine(storage, "rm", "-f", "t");
+            try { Directory.Delete(storage, recursive: true); } catch (IOException) { }
+        }
+    }
+
     [Fact]
     public void Resource_flags_reach_the_cgroup()
     {

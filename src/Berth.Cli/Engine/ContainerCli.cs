@@ -50,7 +50,7 @@ public static class ContainerCli
             .Option("name").Option("workdir|w").Option("user|u").Option("entrypoint").Option("hostname|h")
             .Option("network|net").Option("memory|m").Option("memory-swap").Option("pids-limit").Option("cpu-shares|c")
             .Option("cpus").Option("cpuset-cpus").Multi("sysctl").Multi("env|e").Multi("cap-add").Multi("cap-drop").Multi("security-opt")
-            .Flag("rm").Flag("detach|d").Flag("tty|t").Flag("interactive|i").Flag("read-only").Flag("privileged")
+            .Flag("rm").Flag("init").Flag("detach|d").Flag("tty|t").Flag("interactive|i").Flag("read-only").Flag("privileged")
             .Flag("it").Flag("ti")
             .Parse(rest);
         if (p.Positional.Count == 0) throw new UsageError("berth run needs an image (e.g. berth.local/busybox)");
@@ -81,6 +81,7 @@ public static class ContainerCli
             Hostname = p.Get("hostname"),
             Network = p.Get("network") ?? "none",
             ReadOnly = p.Has("read-only"),
+            Init = p.Has("init"),
             Privileged = p.Has("privileged"),
             CapAdd = p.All("cap-add"),
             CapDrop = p.All("cap-drop"),

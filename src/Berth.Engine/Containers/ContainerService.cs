@@ -66,7 +66,7 @@ public sealed class ContainerService(ImageStore images, EngineStore store)
         try
         {
             code = Berth.Runtime.Lifecycle.Run.Execute(_runtime, id,
-                new CreateOptions { Bundle = dir, InternalConsole = !o.Detach }, o.Detach);
+                new CreateOptions { Bundle = dir, InternalConsole = !o.Detach, InitProcess = o.Init }, o.Detach);
         }
         catch
         {

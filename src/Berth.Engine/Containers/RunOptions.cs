@@ -18,6 +18,8 @@ public sealed class RunOptions
     /// <summary>none (default in this slice) or host.</summary>
     public string Network { get; init; } = "none";
     public bool ReadOnly { get; init; }
+    /// <summary>--init: berth's minimal init as PID 1 (signals forwarded, zombies reaped).</summary>
+    public bool Init { get; init; }
     public bool Privileged { get; init; }
     public List<string> CapAdd { get; init; } = [];
     public List<string> CapDrop { get; init; } = [];

@@ -73,6 +73,7 @@ public static unsafe partial class LibC
     [LibraryImport(Lib, SetLastError = true)] public static partial int capget(void* header, void* data);
     [LibraryImport(Lib, SetLastError = true)] public static partial int capset(void* header, void* data);
     [LibraryImport(Lib, SetLastError = true)] public static partial int sigprocmask(int how, ulong* set, ulong* old);
+    [LibraryImport(Lib, SetLastError = true)] public static partial int sigtimedwait(ulong* set, void* info, long* timeout);
     [LibraryImport(Lib, SetLastError = true)] public static partial int statvfs(byte* path, ulong* buf);
     [LibraryImport(Lib, SetLastError = true)] public static partial int fstatat(int dirfd, byte* path, void* buf, int flags);
     [LibraryImport(Lib, SetLastError = true)] public static partial int statx(int dirfd, byte* path, int flags, uint mask, byte* buf);

@@ -133,6 +133,11 @@ internal static class ContainerInit
                 int child = Proc.Fork();
                 if (child > 0) Reaper.Run(child, plan.ReaperStatusFd); // never returns
             }
+            else if (plan.InitProcess)
+            {
+                int child = Proc.Fork();
+                if (child > 0) Reaper.RunInit(child); // never returns
+            }
             Proc.Exec(exe, plan.Args, plan.Env);
         }
         catch (Exception e)

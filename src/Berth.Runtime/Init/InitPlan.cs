@@ -76,6 +76,8 @@ public sealed class InitPlan
     /// process exits kills the rest and writes "RAWSTATUS ORPHANS\n" to this fd (berth sandbox).
     /// </summary>
     public int ReaperStatusFd { get; set; } = -1;
+    /// <summary>`--init`: PID 1 stays berth's reaper, forwarding signals; the process runs as PID 2.</summary>
+    public bool InitProcess { get; set; }
 }
 
 public sealed class MountPlan

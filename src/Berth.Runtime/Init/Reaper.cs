@@ -33,9 +33,40 @@ internal static unsafe class Reaper
         }
     }
 
+    /// <summary>
+    /// `--init`: PID 1 that forwards every catchable signal to the main process, reaps every
+    /// process that ends up as its child, and exits with the main process's status (128+N for a
+    /// death by signal N, as tini and catatonit do). Raw system calls only.
+    /// </summary>
+    public static void RunInit(int mainPid)
+    {
+        HideCommandLine("berth-init"u8);
+        var set = stackalloc ulong[16];
+        for (int i = 0; i < 16; i++) set[i] = ulong.MaxValue;
+        // Blocked signals are queued even for a pid namespace's init, and sigtimedwait takes them.
+        LibC.sigprocmask(Consts.SIG_BLOCK, set, null);
+        var timeout = stackalloc long[2];
+        timeout[0] = 0;
+        timeout[1] = 100_000_000; // 100 ms: children are reaped at least that often
+        while (true)
+        {
+            int st;
+            int rc;
+            while ((rc = LibC.waitpid(-1, &st, Consts.WNOHANG | Consts.__WALL)) > 0)
+            {
+                if (rc != mainPid) continue;
+                int code = (st & 0x7f) == 0 ? (st >> 8) & 0xff : 128 + (st & 0x7f);
+                LibC._exit(code);
+            }
+            if (rc < 0 && System.Runtime.InteropServices.Marshal.GetLastPInvokeError() == Consts.ECHILD) LibC._exit(0);
+            int sig = LibC.sigtimedwait(set, null, timeout);
+            if (sig > 0 && sig != 17 /* SIGCHLD */) LibC.kill(mainPid, sig);
+        }
+    }
+
     public static void Run(int mainPid, int statusFd)
     {
-        HideCommandLine();
+        HideCommandLine("berth-sandbox-init"u8);
         int raw = 0, orphans = 0;
         bool mainDone = false;
         while (true)
@@ -66,12 +97,11 @@ internal static unsafe class Reaper
         LibC._exit(mainDone ? 0 : 1);
     }
 
-    private static void HideCommandLine()
+    private static void HideCommandLine(ReadOnlySpan<byte> name)
     {
         if (s_argStart == 0 || s_argEnd <= s_argStart) return;
         byte* p = (byte*)s_argStart;
         long len = s_argEnd - s_argStart;
-        ReadOnlySpan<byte> name = "berth-sandbox-init"u8;
         for (long i = 0; i < len; i++) p[i] = i < name.Length && i < len - 1 ? name[(int)i] : (byte)0;
     }
 

@@ -26,6 +26,8 @@ public sealed class CreateOptions
     public int ConsoleReceiveFd { get; set; } = -1;
     /// <summary>See <see cref="InitPlan.ReaperStatusFd"/>: the write end of a pipe the caller reads after init exits.</summary>
     public int ReaperStatusFd { get; init; } = -1;
+    /// <summary>`--init` (engine): a minimal init as PID 1 that forwards signals and reaps zombies.</summary>
+    public bool InitProcess { get; init; }
 }
 
 /// <summary>`create`: validate, plan, then set up the container and leave its init blocked on the exec fifo.</summary>
@@ -93,7 +95,8 @@ public static class Create
             var host = new Host(store, record, spec);
             plan.FifoFd = Fd.Open(store.FifoPath(id), Consts.O_RDWR);
             plan.ReaperStatusFd = o.ReaperStatusFd;
-            if (plan.ReaperStatusFd >= 0) Reaper.Prepare();
+            plan.InitProcess = o.InitProcess;
+            if (plan.ReaperStatusFd >= 0 || plan.InitProcess) Reaper.Prepare();
             if (o.ConsoleSocket is not null)
                 plan.ConsoleSocketFd = Berth.Linux.Sockets.UnixSocket.Connect(o.ConsoleSocket, "console socket");
             else if (plan.Terminal)
