@@ -29,10 +29,12 @@ public sealed class ContainerService(ImageStore images, EngineStore store)
             throw new EngineError($"the container name \"{o.Name}\" is already in use");
         // The shared store lock keeps `image prune` out until the container's record names its layers.
         using var storeLock = images.LockShared();
+        Berth.Runtime.Logging.Timing.Mark("engine: resolve image");
         var img = ResolveImage(o.Image);
         images.EnsureLayers(img);
         var manifest = images.ReadManifest(img);
         var config = images.ReadConfig(manifest);
+        Berth.Runtime.Logging.Timing.Mark("engine: image read");
 
         var id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
         var dir = store.Dir(id);
@@ -46,14 +48,17 @@ public sealed class ContainerService(ImageStore images, EngineStore store)
         {
             var lowers = config.Rootfs.DiffIds.AsEnumerable().Reverse().Select(d => images.Layers.PathOf(Digest.Parse(d))).ToList();
             Overlay.Mount(lowers, store.Upper(id), store.Work(id), store.Merged(id));
+            Berth.Runtime.Logging.Timing.Mark("engine: overlay mounted");
             var hostname = o.Hostname ?? id[..12];
             var files = new SpecFromImage.Files(Path.Combine(dir, "hostname"), Path.Combine(dir, "hosts"));
             File.WriteAllText(files.Hostname, hostname + "\n");
             File.WriteAllText(files.Hosts, $"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n");
             var spec = SpecFromImage.Build(config, o, store.Merged(id), hostname, files, n => LookupUser(store.Merged(id), n));
+            Berth.Runtime.Logging.Timing.Mark("engine: spec built");
             meta.Command = string.Join(' ', spec.Process!.Args!);
             File.WriteAllText(Path.Combine(dir, "config.json"), JsonSerializer.Serialize(spec, OciJson.Indented.Spec));
             store.Save(meta);
+            Berth.Runtime.Logging.Timing.Mark("engine: bundle written");
         }
         catch
         {
@@ -78,7 +83,11 @@ public sealed class ContainerService(ImageStore images, EngineStore store)
             Console.WriteLine(id);
             return 0;
         }
-        if (o.Remove) Cleanup(id);
+        if (o.Remove)
+        {
+            Cleanup(id);
+            Berth.Runtime.Logging.Timing.Mark("engine: cleaned up");
+        }
         else
         {
             meta.ExitCode = code;
