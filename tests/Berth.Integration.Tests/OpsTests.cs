@@ -214,13 +214,15 @@ public sealed class OpsTests(TestEnvironment env) : IntegrationTest(env)
         var c = NewContainer();
         c.Resources["memory"] = new JsonObject { ["limit"] = 32 * Mib, ["swap"] = 32 * Mib };
         string share = c.ShareDir("/out");
-        c.Sh("while [ ! -e /out/go ]; do sleep 0.05; done; (x=$(head -c 200m /dev/zero | tr '\\0' a)); sleep 1000");
+        // awk doubles a string in its own memory: user page faults, so the memory cgroup OOM-kills it
+        // (a command substitution could instead fail a kernel allocation with ENOMEM, and no kill).
+        c.Sh("while [ ! -e /out/go ]; do sleep 0.05; done; awk 'BEGIN { s = \"x\"; while (1) s = s s }'; sleep 1000");
         c.CreateAndStart();
         using var events = c.RuntimeStart(["events", "--interval", "10s", c.Id]);
         var deadline = DateTime.UtcNow.AddSeconds(10);
         while (Lines(events.StdoutSoFar).Length < 1 && DateTime.UtcNow < deadline) Thread.Sleep(50);
         File.WriteAllText(Path.Combine(share, "go"), "");
-        deadline = DateTime.UtcNow.AddSeconds(15);
+        deadline = DateTime.UtcNow.AddSeconds(30);
         while (!events.StdoutSoFar.Contains("\"oom\"") && DateTime.UtcNow < deadline) Thread.Sleep(50);
         Assert.Contains(Lines(events.StdoutSoFar), l => (string?)JsonNode.Parse(l)!["type"] == "oom" && (string?)JsonNode.Parse(l)!["id"] == c.Id);
         Assert.True(c.Kill("KILL").Succeeded);
