@@ -13,6 +13,8 @@ public static class Program
 
     public static int Main(string[] args)
     {
+        // The container monitor (docs/adr/0009) first: it touches nothing else of the binary.
+        if (args.Length > 0 && args[0] == "__monitor") return Berth.Engine.Monitor.ContainerMonitor.Main(args);
         Berth.Runtime.Logging.Timing.Mark("main");
         var self = Path.GetFileName(Environment.GetCommandLineArgs()[0]);
         if (self.EndsWith("-runtime", StringComparison.Ordinal) || self == "runc")

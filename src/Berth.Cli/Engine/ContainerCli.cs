@@ -7,7 +7,8 @@ namespace Berth.Cli.Engine;
 /// <summary>The engine's container commands (first slice of issue 6): run, ps, rm.</summary>
 public static class ContainerCli
 {
-    public static readonly HashSet<string> Commands = ["run", "ps", "rm", "exec", "stop", "kill", "inspect", "container", "top", "stats"];
+    public static readonly HashSet<string> Commands = ["run", "ps", "rm", "exec", "stop", "kill", "inspect", "container", "top", "stats",
+        "create", "start", "restart", "logs", "wait", "__start", "__exited"];
 
     public static int Dispatch(string[] args, string? storage)
     {
@@ -18,6 +19,13 @@ public static class ContainerCli
             return cmd switch
             {
                 "run" => Run(rest, storage),
+                "create" => Run(rest, storage, create: true),
+                "start" => MonitorCli.Start(rest, Service(storage)),
+                "restart" => MonitorCli.Restart(rest, Service(storage)),
+                "logs" => MonitorCli.Logs(rest, Service(storage)),
+                "wait" => MonitorCli.Wait(rest, Service(storage)),
+                "__start" => MonitorCli.StartHelper(rest, Service(storage)),
+                "__exited" => MonitorCli.ExitedHelper(rest, Service(storage)),
                 "ps" => Ps(rest, storage),
                 "rm" => Rm(rest, storage),
                 "exec" => Exec(rest, storage),
@@ -44,7 +52,7 @@ public static class ContainerCli
         return new ContainerService(new ImageStore(root), new EngineStore(root));
     }
 
-    private static int Run(List<string> rest, string? storage)
+    private static int Run(List<string> rest, string? storage, bool create = false)
     {
         var p = new ArgParser()
             .Option("name").Option("workdir|w").Option("user|u").Option("entrypoint").Option("hostname|h")
@@ -52,6 +60,7 @@ public static class ContainerCli
             .Option("cpus").Option("cpuset-cpus").Multi("sysctl").Multi("env|e").Multi("cap-add").Multi("cap-drop").Multi("security-opt")
             .Flag("rm").Flag("init").Flag("detach|d").Flag("tty|t").Flag("interactive|i").Flag("read-only").Flag("privileged")
             .Flag("it").Flag("ti")
+            .Option("restart").Multi("log-opt").Option("stop-signal").Option("stop-timeout")
             .Parse(rest);
         if (p.Positional.Count == 0) throw new UsageError("berth run needs an image (e.g. berth.local/busybox)");
         string? seccomp = null;
@@ -93,7 +102,19 @@ public static class ContainerCli
             Cpus = p.Get("cpus") is { } cp ? (double.TryParse(cp, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var d) ? d : throw new UsageError($"--cpus \"{cp}\": not a number")) : null,
             CpusetCpus = p.Get("cpuset-cpus"),
             Sysctls = p.All("sysctl").Select(x => x.Split('=', 2)).ToDictionary(a => a[0], a => a.Length > 1 ? a[1] : throw new UsageError($"--sysctl {a[0]}: expected KEY=VALUE")),
+            CreateOnly = create,
+            RestartPolicy = p.Get("restart") is { } rp ? Checked(() => Berth.Engine.Monitor.RestartPolicy.Parse(rp).ToString()) : "no",
+            Log = Checked(() => Berth.Engine.Monitor.LogOptions.Parse(p.All("log-opt"))),
+            StopSignal = p.Get("stop-signal"),
+            StopTimeout = p.Get("stop-timeout") is null ? null : p.GetInt("stop-timeout", 10),
         });
+    }
+
+    /// <summary>A flag value's parse error as a usage error (it names the flag).</summary>
+    private static T Checked<T>(Func<T> parse)
+    {
+        try { return parse(); }
+        catch (ArgumentException e) { throw new UsageError(e.Message); }
     }
 
     private static int Exec(List<string> rest, string? storage)
@@ -124,7 +145,8 @@ public static class ContainerCli
         var svc = Service(storage);
         foreach (var r in p.Positional)
         {
-            svc.Stop(r, signal, grace);
+            var c = svc.Find(r); // the container's --stop-signal/--stop-timeout (or the image's StopSignal) unless given here
+            svc.Stop(r, p.Get("signal") is null ? svc.StopSignalOf(c) : signal, p.Get("time") is null ? svc.StopTimeoutOf(c) : grace);
             Console.WriteLine(r);
         }
         return 0;

@@ -32,4 +32,14 @@ public sealed class RunOptions
     public double? Cpus { get; init; }
     public string? CpusetCpus { get; init; }
     public Dictionary<string, string> Sysctls { get; init; } = [];
+    // Detached containers and their monitor (docs/adr/0009).
+    /// <summary>`berth create`: prepare the container (rootfs, config, record) and start nothing.</summary>
+    public bool CreateOnly { get; init; }
+    /// <summary>--restart no|on-failure[:N]|always|unless-stopped.</summary>
+    public string RestartPolicy { get; init; } = "no";
+    /// <summary>--log-opt max-size / max-file.</summary>
+    public Monitor.LogOptions Log { get; init; } = Monitor.LogOptions.Default;
+    /// <summary>--stop-signal (else the image's StopSignal, else SIGTERM) and --stop-timeout (else 10 s).</summary>
+    public string? StopSignal { get; init; }
+    public int? StopTimeout { get; init; }
 }
