@@ -47,6 +47,7 @@ public sealed partial class ContainerService
         try { StartWithMonitor(meta); }
         catch
         {
+            Abandon(meta.Id);
             Cleanup(meta.Id);
             throw;
         }
@@ -111,6 +112,17 @@ public sealed partial class ContainerService
         throw new EngineError($"container {c.Name}: the monitor exited without a report{(why.Length > 0 ? ": " + why : "")}");
     }
 
+    /// <summary>A start that failed or hung: kill its monitor and whatever of the container runs, before removing it.</summary>
+    private void Abandon(string id)
+    {
+        if (store.TryLoad(id) is { } c && MonitorAlive(c)) Proc.Kill(c.MonitorPid, Signals.SIGKILL);
+        if (_runtime.Exists(id))
+        {
+            try { Delete.Execute(_runtime, id, force: true); }
+            catch (RuntimeError) { }
+        }
+    }
+
     /// <summary>
     /// The monitor's environment: ours, plus GC limits for it alone (it allocates a few KiB per
     /// record and nothing that lives; see docs/benchmarks.md). It strips them for its helpers.
@@ -124,12 +136,15 @@ public sealed partial class ContainerService
             if (key is "BERTH_ORIGINAL_EXE" || key.StartsWith("DOTNET_GC", StringComparison.OrdinalIgnoreCase)) continue;
             env.Add(key + "=" + (string?)e.Value);
         }
-        env.AddRange(MonitorGcSettings);
+        // BERTH_MONITOR_GC="NAME=VALUE ..." (or "none") replaces the settings, for bench/monitor-rss.
+        if (Environment.GetEnvironmentVariable("BERTH_MONITOR_GC") is { } custom)
+            env.AddRange(custom.Split(' ', StringSplitOptions.RemoveEmptyEntries).Where(x => x != "none"));
+        else env.AddRange(MonitorGcSettings);
         return env;
     }
 
     /// <summary>Measured with bench/monitor-rss (docs/benchmarks.md).</summary>
-    internal static readonly string[] MonitorGcSettings = ["DOTNET_GCgen0size=0x10000", "DOTNET_GCHeapHardLimit=0x800000"];
+    internal static readonly string[] MonitorGcSettings = ["DOTNET_GCgen0size=0x10000"];
 
     private static unsafe string ReadAll(int fd)
     {
@@ -170,6 +185,7 @@ public sealed partial class ContainerService
                 {
                     master = Berth.Linux.Sockets.UnixSocket.ReceiveFd(o.ConsoleReceiveFd, "the container's pty");
                     Fd.Close(o.ConsoleReceiveFd);
+                    DefaultWindowSize(master);
                 }
                 Berth.Runtime.Lifecycle.Start.Execute(_runtime, id);
             }
@@ -238,6 +254,13 @@ public sealed partial class ContainerService
         if (meta.AutoRemove) Cleanup(id);
         else Overlay.Unmount(store.Merged(id));
         return 0;
+    }
+
+    /// <summary>No terminal is attached to a detached -t container: give it 24 rows and 80 columns, not 0x0.</summary>
+    private static unsafe void DefaultWindowSize(int master)
+    {
+        var ws = stackalloc ushort[4] { 24, 80, 0, 0 };
+        LibC.ioctl(master, Consts.TIOCSWINSZ, ws);
     }
 
     private void EnsureMounted(EngineContainer c)

@@ -252,6 +252,7 @@ public static unsafe class ContainerMonitor
                     fd = *(int*)(control + 16);
                 }
                 length += (int)n;
+                if (data[length - 1] == (byte)'\n') break; // the report is one line; a container's init may hold the socket open
             }
         }
         return (System.Text.Encoding.UTF8.GetString(data, 0, length), fd);

@@ -8,7 +8,7 @@ namespace Berth.Engine.Monitor;
 public static class LogLine
 {
     /// <summary>The longest record for <paramref name="textLength"/> bytes of text (every byte escaped as \u00XX).</summary>
-    public static int MaxLength(int textLength) => 64 + 6 * textLength;
+    public static int MaxLength(int textLength) => 96 + 6 * textLength; // 69 bytes of fields and time around the text
 
     /// <summary>Writes the record into <paramref name="dest"/> (at least <see cref="MaxLength"/>); returns its length.</summary>
     public static int Encode(Span<byte> dest, bool stderr, long unixSeconds, int nanos, ReadOnlySpan<byte> text)

@@ -40,9 +40,9 @@ public readonly record struct LogOptions(long MaxSize, int MaxFile)
     public static long ParseSize(string text)
     {
         if (text.Length == 0) throw new ArgumentException("--log-opt max-size: empty size");
-        int shift = char.ToLowerInvariant(text[^1]) switch { 'k' => 10, 'm' => 20, 'g' => 30, _ => 0 };
-        var digits = shift == 0 ? text : text[..^1];
-        if (digits.EndsWith('b') || digits.EndsWith('B')) digits = digits[..^1];
+        var digits = text.EndsWith('b') || text.EndsWith('B') ? text[..^1] : text;
+        int shift = digits.Length == 0 ? 0 : char.ToLowerInvariant(digits[^1]) switch { 'k' => 10, 'm' => 20, 'g' => 30, _ => 0 };
+        if (shift != 0) digits = digits[..^1];
         if (!long.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out var n) || n > (long.MaxValue >> shift))
             throw new ArgumentException($"--log-opt max-size={text}: expected a size such as 512k, 10m or 1g");
         var bytes = n << shift;

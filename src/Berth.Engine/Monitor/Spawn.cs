@@ -31,9 +31,11 @@ public static unsafe class Spawn
             {
                 if (detach)
                 {
-                    LibC.setsid();
+                    // Fork again (we reap the middle process at once: the program is nobody's child
+                    // of ours), then a session and process group of its own, no controlling terminal.
                     int again = LibC.fork();
                     if (again != 0) LibC._exit(again < 0 ? 1 : 0);
+                    LibC.setsid();
                 }
                 LibC.sigprocmask(Consts.SIG_SETMASK, empty, null);
                 // The monitor ignores hangups and ^C; the programs it starts must not inherit that.
