@@ -60,7 +60,7 @@ public sealed class ContainerService(ImageStore images, EngineStore store)
             var hostname = o.Hostname ?? id[..12];
             var net = ContainerNetwork.Setup(id, dir, netMode, ports, ResolveNetworkTarget);
             var files = ContainerNetwork.WriteEtcFiles(dir, hostname, meta.Name, net, addHosts, dns,
-                netMode.Kind == NetworkKind.Container ? store.Dir(store.Find(netMode.Target!).Id) : null);
+                netMode.Kind == NetworkKind.Container ? ResolveNetworkTarget(netMode.Target!).Dir : null);
             File.WriteAllText(files.Hostname, hostname + "\n");
             var spec = SpecFromImage.Build(config, o, store.Merged(id), hostname, files, n => LookupUser(store.Merged(id), n), net.Netns);
             Berth.Runtime.Logging.Timing.Mark("engine: spec built");
@@ -110,7 +110,9 @@ public sealed class ContainerService(ImageStore images, EngineStore store)
     /// <summary>container:NAME for --network: its id, directory and the pid of its init (0 if not running).</summary>
     private (string Id, string Dir, int Pid) ResolveNetworkTarget(string reference)
     {
-        var t = store.Find(reference);
+        EngineContainer t;
+        try { t = store.Find(reference); }
+        catch (EngineError e) { throw new EngineError($"--network container:{reference}: {e.Message}"); }
         int pid = 0;
         if (_runtime.Exists(t.Id))
         {

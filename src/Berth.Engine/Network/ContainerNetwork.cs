@@ -130,6 +130,7 @@ public static class ContainerNetwork
         if (rec.Mode == "bridge")
         {
             using (var host = new RtNetlink()) host.DeleteLink(VethName(id));
+            Timing.Mark("engine: veth deleted");
             if (File.Exists(Ipam.StatePath))
             {
                 using (Ipam.Lock())
@@ -144,7 +145,9 @@ public static class ContainerNetwork
                 }
             }
         }
+        Timing.Mark("engine: address released");
         NetNsPin.Remove(PinPath(id));
+        Timing.Mark("engine: netns unpinned");
     }
 
     /// <summary>
