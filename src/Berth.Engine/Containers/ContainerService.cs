@@ -231,7 +231,7 @@ public sealed class ContainerService(ImageStore images, EngineStore store)
     /// <summary>Unmounts the rootfs and removes the container's directory; never deletes through a live mount.</summary>
     private void Cleanup(string id)
     {
-        ContainerNetwork.Teardown(store, id);
+        using var network = ContainerNetwork.BeginTeardown(store, id);
         var merged = store.Merged(id);
         Overlay.Unmount(merged);
         if (Overlay.IsMounted(merged)) throw new EngineError($"{merged} is still mounted; not removing the container's files");

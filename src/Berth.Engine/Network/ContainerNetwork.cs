@@ -118,36 +118,76 @@ public static class ContainerNetwork
     }
 
     /// <summary>
-    /// Undoes <see cref="Setup"/> for container <paramref name="id"/>: deletes its veth pair, removes its
-    /// nft map elements and releases its address (under the IPAM lock), unmounts and removes its
-    /// namespace pin. Idempotent, and works from whatever a failed setup left; cheap for none and host.
+    /// Undoes <see cref="Setup"/> for container <paramref name="id"/>: removes its nft map elements and
+    /// releases its address (under the IPAM lock), unmounts and removes its namespace pin, deletes its
+    /// veth pair. Idempotent, and works from whatever a failed setup left; cheap for none and host.
     /// Callable by anything that ends a container (rm, run --rm, the monitor).
     /// </summary>
     public static void Teardown(EngineStore store, string id)
     {
+        using var pending = BeginTeardown(store, id);
+    }
+
+    /// <summary>
+    /// <see cref="Teardown"/>, with the veth deletion left running on another thread until the
+    /// returned handle is disposed: the kernel's unregister waits for RCU grace periods (10-40 ms
+    /// here), which can overlap the caller's own cleanup (unmounting the rootfs, removing files).
+    /// The caller must not fork before disposing it (docs/adr/0002), so nft runs before it starts.
+    /// </summary>
+    public static IDisposable BeginTeardown(EngineStore store, string id)
+    {
         var rec = NetworkRecord.Load(store.Dir(id));
-        if (rec is null || rec.Mode is "none" or "host" || rec.Mode.StartsWith("container:", StringComparison.Ordinal)) return;
-        if (rec.Mode == "bridge")
+        if (rec is null || rec.Mode is "none" or "host" || rec.Mode.StartsWith("container:", StringComparison.Ordinal)) return Done.Instance;
+        if (rec.Mode == "bridge" && File.Exists(Ipam.StatePath))
         {
-            using (var host = new RtNetlink()) host.DeleteLink(VethName(id));
-            Timing.Mark("engine: veth deleted");
-            if (File.Exists(Ipam.StatePath))
+            using (Ipam.Lock())
             {
-                using (Ipam.Lock())
+                var state = Ipam.Read();
+                if (state.Release(id) is { } entry)
                 {
-                    var state = Ipam.Read();
-                    if (state.Release(id) is { } entry)
-                    {
-                        if (entry.Ports.Count > 0 && Nft.TryRun(NftRules.DeletePorts(entry.Ports)) is not null)
-                            foreach (var p in entry.Ports) Nft.TryRun(NftRules.DeletePorts([p])); // some were gone already
-                        Ipam.Write(state);
-                    }
+                    if (entry.Ports.Count > 0 && Nft.TryRun(NftRules.DeletePorts(entry.Ports)) is not null)
+                        foreach (var p in entry.Ports) Nft.TryRun(NftRules.DeletePorts([p])); // some were gone already
+                    Ipam.Write(state);
                 }
             }
+            Timing.Mark("engine: address released");
         }
-        Timing.Mark("engine: address released");
         NetNsPin.Remove(PinPath(id));
         Timing.Mark("engine: netns unpinned");
+        return rec.Mode == "bridge" ? new VethDeletion(VethName(id)) : Done.Instance;
+    }
+
+    private sealed class Done : IDisposable
+    {
+        public static readonly Done Instance = new();
+        public void Dispose() { }
+    }
+
+    private sealed class VethDeletion : IDisposable
+    {
+        private readonly Thread _thread;
+        private Exception? _error;
+
+        public VethDeletion(string name)
+        {
+            _thread = new Thread(() =>
+            {
+                try
+                {
+                    using var host = new RtNetlink();
+                    host.DeleteLink(name);
+                }
+                catch (Exception e) { _error = e; }
+            }) { IsBackground = true, Name = "veth " + name };
+            _thread.Start();
+        }
+
+        public void Dispose()
+        {
+            _thread.Join();
+            Timing.Mark("engine: veth deleted");
+            if (_error is not null) throw new EngineError($"delete the container's veth: {_error.Message}");
+        }
     }
 
     /// <summary>
