@@ -27,7 +27,12 @@ public static unsafe class NetNsPin
             {
                 Mounts.Mount.Apply("/proc/thread-self/ns/net", pin, null, Consts.MS_BIND, null);
                 var nl = new RtNetlink();
-                nl.SetUp(1, "lo");
+                try { nl.SetUp(1, "lo"); }
+                catch
+                {
+                    nl.Dispose();
+                    throw;
+                }
                 return nl;
             }
             finally
