@@ -7,7 +7,8 @@ namespace Berth.Cli.Engine;
 /// <summary>The engine's container commands (first slice of issue 6): run, ps, rm.</summary>
 public static class ContainerCli
 {
-    public static readonly HashSet<string> Commands = ["run", "ps", "rm", "exec", "stop", "kill", "inspect", "container", "top", "stats"];
+    public static readonly HashSet<string> Commands = ["run", "ps", "rm", "exec", "stop", "kill", "inspect", "container", "top", "stats",
+        .. FilesCli.Commands];
 
     public static int Dispatch(string[] args, string? storage)
     {
@@ -25,6 +26,9 @@ public static class ContainerCli
                 "kill" => KillCmd(rest, storage),
                 "top" when rest.Count == 1 => Print(Service(storage).Top(rest[0])),
                 "stats" => StatsCmd(rest, storage),
+                _ when FilesCli.Commands.Contains(cmd) => FilesCli.Dispatch(cmd, rest, Service(storage)),
+                "container" when rest.Count > 0 && (rest[0] == "prune" || FilesCli.Commands.Contains(rest[0])) =>
+                    FilesCli.Dispatch(rest[0], rest.Skip(1).ToList(), Service(storage)),
                 "inspect" or "container" when cmd == "inspect" || (rest.Count > 0 && rest[0] == "inspect") =>
                     InspectCmd(cmd == "inspect" ? rest : rest.Skip(1).ToList(), storage),
                 _ => throw new UsageError($"unknown command \"{cmd}\""),
@@ -52,6 +56,7 @@ public static class ContainerCli
             .Option("cpus").Option("cpuset-cpus").Multi("sysctl").Multi("env|e").Multi("cap-add").Multi("cap-drop").Multi("security-opt")
             .Flag("rm").Flag("init").Flag("detach|d").Flag("tty|t").Flag("interactive|i").Flag("read-only").Flag("privileged")
             .Flag("it").Flag("ti")
+            .Multi("volume|v").Multi("mount").Multi("tmpfs").Multi("env-file").Multi("ulimit").Multi("device").Multi("label|l").Option("platform")
             .Parse(rest);
         if (p.Positional.Count == 0) throw new UsageError("berth run needs an image (e.g. berth.local/busybox)");
         string? seccomp = null;
@@ -74,7 +79,7 @@ public static class ContainerCli
             Detach = p.Has("detach"),
             Tty = tty,
             Interactive = p.Has("interactive") || p.Has("it") || p.Has("ti"),
-            Env = p.All("env"),
+            Env = [.. RunCliExtras.EnvFiles(p.All("env-file")), .. p.All("env")],
             Workdir = p.Get("workdir"),
             User = p.Get("user"),
             Entrypoint = p.Get("entrypoint") is { } ep ? (ep.Length == 0 ? [] : [ep]) : null,
@@ -92,6 +97,11 @@ public static class ContainerCli
             CpuShares = p.Get("cpu-shares") is { } cs ? (ulong.TryParse(cs, out var sh) ? sh : throw new UsageError($"--cpu-shares \"{cs}\": not a number")) : null,
             Cpus = p.Get("cpus") is { } cp ? (double.TryParse(cp, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var d) ? d : throw new UsageError($"--cpus \"{cp}\": not a number")) : null,
             CpusetCpus = p.Get("cpuset-cpus"),
+            Mounts = RunCliExtras.Mounts(p),
+            Ulimits = p.All("ulimit").Select(RunFlags.ParseUlimit).ToList(),
+            Devices = p.All("device").Select(RunFlags.ParseDevice).ToList(),
+            Labels = p.All("label").Select(RunFlags.ParseLabel).GroupBy(kv => kv.Key).ToDictionary(g => g.Key, g => g.Last().Value),
+            Platform = p.Get("platform"),
             Sysctls = p.All("sysctl").Select(x => x.Split('=', 2)).ToDictionary(a => a[0], a => a.Length > 1 ? a[1] : throw new UsageError($"--sysctl {a[0]}: expected KEY=VALUE")),
         });
     }

@@ -18,9 +18,10 @@ namespace Berth.Engine.Containers;
 /// `berth run / ps / rm`: an image's layers as a read-only overlay below a per-container upper
 /// dir, an OCI config made from the image config, and berth's runtime run in-process.
 /// </summary>
-public sealed class ContainerService(ImageStore images, EngineStore store)
+public sealed partial class ContainerService(ImageStore images, EngineStore store)
 {
     private readonly StateStore _runtime = new(EngineStore.RuntimeRoot);
+    private readonly Volumes.VolumeStore _volumes = new(Path.GetDirectoryName(store.Root)!);
 
     public int Run(RunOptions o)
     {
@@ -31,6 +32,7 @@ public sealed class ContainerService(ImageStore images, EngineStore store)
         using var storeLock = images.LockShared();
         Berth.Runtime.Logging.Timing.Mark("engine: resolve image");
         var img = ResolveImage(o.Image);
+        RunExtras.CheckPlatform(img, o.Platform);
         images.EnsureLayers(img);
         var manifest = images.ReadManifest(img);
         var config = images.ReadConfig(manifest);
@@ -44,6 +46,7 @@ public sealed class ContainerService(ImageStore images, EngineStore store)
             Id = id, Name = o.Name ?? id[..12], Image = o.Image, ImageId = img.Id, Created = DateTime.UtcNow, AutoRemove = o.Remove,
             Layers = [.. config.Rootfs.DiffIds],
         };
+        var createdVolumes = new List<string>();
         try
         {
             var lowers = config.Rootfs.DiffIds.AsEnumerable().Reverse().Select(d => images.Layers.PathOf(Digest.Parse(d))).ToList();
@@ -54,6 +57,8 @@ public sealed class ContainerService(ImageStore images, EngineStore store)
             File.WriteAllText(files.Hostname, hostname + "\n");
             File.WriteAllText(files.Hosts, $"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n");
             var spec = SpecFromImage.Build(config, o, store.Merged(id), hostname, files, n => LookupUser(store.Merged(id), n));
+            using var volumeLock = o.Mounts.Count > 0 ? _volumes.LockShared() : null;
+            RunExtras.Apply(spec, o, RunExtras.ResolveMounts(o.Mounts, _volumes, store.Merged(id), createdVolumes));
             Berth.Runtime.Logging.Timing.Mark("engine: spec built");
             meta.Command = string.Join(' ', spec.Process!.Args!);
             File.WriteAllText(Path.Combine(dir, "config.json"), JsonSerializer.Serialize(spec, OciJson.Indented.Spec));
@@ -63,6 +68,7 @@ public sealed class ContainerService(ImageStore images, EngineStore store)
         catch
         {
             Cleanup(id);
+            RemoveVolumes(createdVolumes);
             throw;
         }
 
@@ -76,6 +82,7 @@ public sealed class ContainerService(ImageStore images, EngineStore store)
         catch
         {
             Cleanup(id);
+            RemoveVolumes(createdVolumes);
             throw;
         }
         if (o.Detach)
@@ -85,7 +92,9 @@ public sealed class ContainerService(ImageStore images, EngineStore store)
         }
         if (o.Remove)
         {
+            var anonymous = AnonymousVolumes(id);
             Cleanup(id);
+            RemoveVolumes(anonymous);
             Berth.Runtime.Logging.Timing.Mark("engine: cleaned up");
         }
         else

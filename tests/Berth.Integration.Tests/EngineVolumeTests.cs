@@ -1,0 +1,120 @@
+using System.Text.Json.Nodes;
+using Berth.Integration.Tests.Infrastructure;
+using Xunit;
+
+namespace Berth.Integration.Tests;
+
+/// <summary>`run -v / --mount / --tmpfs` and `berth volume`: real mounts in the container, data on the host.</summary>
+public sealed class EngineVolumeTests(TestEnvironment env) : IntegrationTest(env)
+{
+    private const string Image = "berth.local/busybox";
+
+    [Fact]
+    public void Bind_mounts_are_read_only_or_writable_as_asked()
+    {
+        using var e = new EngineStorage(Env);
+        var host = Directory.CreateDirectory(Path.Combine(e.Dir, "host")).FullName;
+        File.WriteAllText(Path.Combine(host, "f"), "from-host\n");
+        var r = e.Run("run", "--rm", "-v", $"{host}:/ro:ro", "-v", $"{host}/:/rw:rw,z", "--mount", $"type=bind,src={host},dst=/m,readonly",
+            Image, "sh", "-c", "cat /ro/f; echo a > /ro/a || echo ro-refused; echo b > /m/b || echo m-refused; echo c > /rw/c && echo rw-ok");
+        Assert.True(r.Succeeded, r.ToString());
+        Assert.Equal(["from-host", "ro-refused", "m-refused", "rw-ok"], Lines(r.Stdout));
+        Assert.Contains("Read-only file system", r.Stderr);
+        Assert.Equal("c\n", File.ReadAllText(Path.Combine(host, "c")));
+        Assert.False(File.Exists(Path.Combine(host, "a")));
+        Assert.Empty(e.Mounts());
+    }
+
+    [Fact]
+    public void A_named_volume_is_created_on_first_use_seeded_from_the_image_and_outlives_its_containers()
+    {
+        using var e = new EngineStorage(Env);
+        // /etc in the image holds passwd and group: a new volume there starts with them.
+        var first = e.Run("run", "--rm", "-v", "conf:/etc", Image, "sh", "-c", "ls /etc; echo kept > /etc/mine");
+        Assert.True(first.Succeeded, first.ToString());
+        Assert.Contains("passwd", Lines(first.Stdout));
+        var data = Path.Combine(e.Dir, "volumes", "conf", "_data");
+        Assert.Equal("kept\n", File.ReadAllText(Path.Combine(data, "mine")));
+        Assert.StartsWith("root:x:0:0:", File.ReadAllText(Path.Combine(data, "passwd")));
+
+        // A second container sees what the first wrote; an emptied volume is not seeded again.
+        File.Delete(Path.Combine(data, "passwd"));
+        var second = e.Run("run", "--rm", "-v", "conf:/etc:ro", Image, "sh", "-c", "cat /etc/mine; ls /etc/passwd");
+        Assert.Equal("kept", Lines(second.Stdout)[0]);
+        Assert.Contains("No such file", second.Stderr);
+
+        // nocopy: a new volume stays empty even where the image has content.
+        var bare = e.Run("run", "--rm", "--mount", "type=volume,src=bare,dst=/etc,volume-nocopy", Image, "ls", "-A", "/etc");
+        Assert.True(bare.Succeeded, bare.ToString());
+        Assert.Equal("", bare.Stdout.Trim());
+
+        Assert.Equal(["bare", "conf"], Lines(e.Ok("volume", "ls", "-q")));
+        var doc = JsonNode.Parse(e.Ok("volume", "inspect", "conf"))!.AsArray().Single()!;
+        Assert.Equal(data, (string?)doc["Mountpoint"]);
+        Assert.Equal("local", (string?)doc["Driver"]);
+    }
+
+    [Fact]
+    public void Volume_rm_refuses_a_volume_in_use_and_inspect_lists_volumes_and_tmpfs()
+    {
+        using var e = new EngineStorage(Env);
+        Assert.Equal("data", e.Ok("volume", "create", "data").Trim());
+        e.Ok("run", "-d", "--name", "user", "-v", "data:/d", "--tmpfs", "/t", Image, "sleep", "30");
+        var mounts = JsonNode.Parse(e.Ok("inspect", "user"))!.AsArray().Single()!["Mounts"]!.AsArray();
+        var vol = mounts.Single(m => (string?)m!["Destination"] == "/d")!;
+        Assert.Equal(("volume", "data", true), ((string?)vol["Type"], (string?)vol["Name"], (bool)vol["RW"]!));
+        Assert.Equal("tmpfs", (string?)mounts.Single(m => (string?)m!["Destination"] == "/t")!["Type"]);
+
+        var rm = e.Run("volume", "rm", "data");
+        Assert.NotEqual(0, rm.ExitCode);
+        Assert.Contains("volume data is in use by container user", rm.Stderr);
+        Assert.True(Directory.Exists(Path.Combine(e.Dir, "volumes", "data", "_data")));
+        e.Ok("stop", "-t", "0", "user");
+        Assert.NotEqual(0, e.Run("volume", "rm", "data").ExitCode); // a stopped container still holds it, as in docker
+        e.Ok("rm", "user");
+        Assert.Equal("data", e.Ok("volume", "rm", "data").Trim());
+        Assert.False(Directory.Exists(Path.Combine(e.Dir, "volumes", "data")));
+        var missing = e.Run("volume", "rm", "data");
+        Assert.Contains("no such volume: data", missing.Stderr);
+    }
+
+    [Fact]
+    public void Tmpfs_flags_mount_tmpfs_with_their_options_and_anonymous_volumes_go_with_rm()
+    {
+        using var e = new EngineStorage(Env);
+        var r = e.Run("run", "--rm", "--tmpfs", "/scratch:size=1m,mode=1777", "--mount", "type=tmpfs,dst=/t2,tmpfs-size=2m", "-v", "/anon",
+            Image, "sh", "-c", "grep -E ' /(scratch|t2|anon) ' /proc/self/mountinfo; stat -c %a /scratch");
+        Assert.True(r.Succeeded, r.ToString());
+        var lines = Lines(r.Stdout);
+        var scratch = lines.Single(l => l.Split(' ')[4] == "/scratch");
+        Assert.Contains(" - tmpfs ", scratch);
+        Assert.Contains("size=1024k", scratch);
+        Assert.Contains("noexec", scratch);
+        Assert.Contains("size=2048k", lines.Single(l => l.Split(' ')[4] == "/t2"));
+        Assert.DoesNotContain(" - tmpfs ", lines.Single(l => l.Split(' ')[4] == "/anon"));
+        Assert.Equal("1777", lines[^1]);
+        Assert.Empty(Lines(e.Ok("volume", "ls", "-q"))); // the anonymous volume went with --rm
+    }
+
+    [Fact]
+    public void Bad_mount_flags_fail_naming_the_flag_and_leave_nothing_behind()
+    {
+        using var e = new EngineStorage(Env);
+        var missing = e.Run("run", "--rm", "-v", "/nonexistent-berth-src:/x", Image, "true");
+        Assert.NotEqual(0, missing.ExitCode);
+        Assert.Contains("-v /nonexistent-berth-src:/x: the host path /nonexistent-berth-src does not exist", missing.Stderr);
+        var opt = e.Run("run", "--rm", "-v", "v1:/x:bogus", Image, "true");
+        Assert.Contains("unknown option \"bogus\"", opt.Stderr);
+        var mount = e.Run("run", "--rm", "--mount", "type=nfs,dst=/x", Image, "true");
+        Assert.Contains("--mount type=nfs,dst=/x", mount.Stderr);
+        // The volume is made before the bad --device is found: the failed run removes it again.
+        var late = e.Run("run", "--rm", "-v", "made:/x", "--device", "/nonexistent-berth-dev", Image, "true");
+        Assert.NotEqual(0, late.ExitCode);
+        Assert.Contains("--device /nonexistent-berth-dev", late.Stderr);
+        var notStarted = e.Run("run", "--rm", "-v", "made2:/x", Image, "/no/such/program");
+        Assert.NotEqual(0, notStarted.ExitCode);
+        Assert.Empty(Lines(e.Ok("volume", "ls", "-q")));
+        Assert.Empty(Directory.GetDirectories(Path.Combine(e.Dir, "containers")));
+        Assert.Empty(e.Mounts());
+    }
+}
