@@ -30,7 +30,7 @@ public sealed class SpecExtrasTests
     }
 
     [Fact]
-    public void User_mounts_replace_defaults_on_the_same_destination_and_come_after_them()
+    public void User_mounts_replace_defaults_on_the_same_destination_and_come_before_the_etc_files()
     {
         var o = new RunOptions
         {
@@ -46,8 +46,9 @@ public sealed class SpecExtrasTests
         ]);
         Assert.Single(spec.Mounts!, m => m.Destination == "/dev/shm");
         Assert.Equal(["size=1m"], spec.Mounts!.Single(m => m.Destination == "/dev/shm").Options!);
-        Assert.Equal("/data", spec.Mounts![^1].Destination);
-        Assert.True(spec.Mounts.FindIndex(m => m.Destination == "/dev") < spec.Mounts.FindIndex(m => m.Destination == "/dev/shm"));
+        // After the runtime's defaults, before the engine's /etc files (so a volume on /etc does not hide them).
+        Assert.Equal(["/data", "/etc/hostname", "/etc/hosts"], spec.Mounts!.TakeLast(3).Select(m => m.Destination));
+        Assert.True(spec.Mounts!.FindIndex(m => m.Destination == "/dev") < spec.Mounts.FindIndex(m => m.Destination == "/dev/shm"));
         var nofile = spec.Process!.Rlimits!.Single(r => r.Type == "RLIMIT_NOFILE");
         Assert.Equal((100ul, 200ul), (nofile.Soft, nofile.Hard));
         Assert.Contains(spec.Process.Rlimits!, r => r.Type == "RLIMIT_NPROC" && r.Soft == 50);

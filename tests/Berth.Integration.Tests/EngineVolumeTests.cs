@@ -44,7 +44,7 @@ public sealed class EngineVolumeTests(TestEnvironment env) : IntegrationTest(env
         Assert.Contains("No such file", second.Stderr);
 
         // nocopy: a new volume stays empty even where the image has content.
-        var bare = e.Run("run", "--rm", "--mount", "type=volume,src=bare,dst=/etc,volume-nocopy", Image, "ls", "-A", "/etc");
+        var bare = e.Run("run", "--rm", "--mount", "type=volume,src=bare,dst=/usr,volume-nocopy", Image, "ls", "-A", "/usr");
         Assert.True(bare.Succeeded, bare.ToString());
         Assert.Equal("", bare.Stdout.Trim());
 
@@ -85,14 +85,14 @@ public sealed class EngineVolumeTests(TestEnvironment env) : IntegrationTest(env
         var r = e.Run("run", "--rm", "--tmpfs", "/scratch:size=1m,mode=1777", "--mount", "type=tmpfs,dst=/t2,tmpfs-size=2m", "-v", "/anon",
             Image, "sh", "-c", "grep -E ' /(scratch|t2|anon) ' /proc/self/mountinfo; stat -c %a /scratch");
         Assert.True(r.Succeeded, r.ToString());
-        var lines = Lines(r.Stdout);
+        var lines = Lines(r.Stdout).Where(l => l.Split(' ').Length > 4).ToArray();
         var scratch = lines.Single(l => l.Split(' ')[4] == "/scratch");
         Assert.Contains(" - tmpfs ", scratch);
         Assert.Contains("size=1024k", scratch);
         Assert.Contains("noexec", scratch);
         Assert.Contains("size=2048k", lines.Single(l => l.Split(' ')[4] == "/t2"));
         Assert.DoesNotContain(" - tmpfs ", lines.Single(l => l.Split(' ')[4] == "/anon"));
-        Assert.Equal("1777", lines[^1]);
+        Assert.Equal("1777", Lines(r.Stdout)[^1]);
         Assert.Empty(Lines(e.Ok("volume", "ls", "-q"))); // the anonymous volume went with --rm
     }
 
