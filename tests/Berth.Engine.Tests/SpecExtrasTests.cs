@@ -55,3 +55,19 @@ public sealed class SpecExtrasTests
         Assert.Equal("infra", spec.Annotations![RunExtras.LabelPrefix + "team"]);
     }
 }
+
+public sealed class ImageVolumeTests
+{
+    [Fact]
+    public void Image_volumes_become_anonymous_volumes_unless_a_user_mount_covers_them()
+    {
+        var cfg = System.Text.Json.JsonSerializer.Deserialize("""{"config":{"Volumes":{"/data":{},"/logs/":{},"/":{},"/a/../b":{}}},"rootfs":{"type":"layers","diff_ids":[]}}""",
+            Berth.Images.Model.ImagesJson.Default.ImageConfig)!;
+        var user = new List<Berth.Engine.Volumes.MountRequest> { Berth.Engine.Volumes.MountSpec.ParseVolume("/host:/data") };
+        var all = RunExtras.WithImageVolumes(cfg, user);
+        Assert.Equal(["/data", "/logs"], all.Select(m => m.Destination));
+        Assert.Equal(Berth.Engine.Volumes.MountKind.Bind, all[0].Kind);
+        Assert.Equal((Berth.Engine.Volumes.MountKind.Volume, ""), (all[1].Kind, all[1].Source));
+        Assert.Empty(RunExtras.WithImageVolumes(new ImageConfig(), []));
+    }
+}

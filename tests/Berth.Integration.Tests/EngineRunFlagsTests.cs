@@ -36,6 +36,18 @@ public sealed class EngineRunFlagsTests(TestEnvironment env) : IntegrationTest(e
     }
 
     [Fact]
+    public void User_by_name_workdir_hostname_and_entrypoint()
+    {
+        using var e = new EngineStorage(Env);
+        var r = e.Run("run", "--rm", "-u", "nobody:users", "-w", "/tmp/wd", "--hostname", "boxname", "--entrypoint", "sh", Image,
+            "-c", "id -u; id -g; pwd; hostname");
+        Assert.True(r.Succeeded, r.ToString());
+        Assert.Equal(["65534", "100", "/tmp/wd", "boxname"], Lines(r.Stdout));
+        var unknown = e.Run("run", "--rm", "-u", "ghost", Image, "true");
+        Assert.Contains("user \"ghost\" is not in the image's /etc/passwd", unknown.Stderr);
+    }
+
+    [Fact]
     public void Device_flag_makes_the_node_and_the_device_cgroup_lets_it_be_opened()
     {
         using var e = new EngineStorage(Env);

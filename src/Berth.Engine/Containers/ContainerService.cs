@@ -57,8 +57,9 @@ public sealed partial class ContainerService(ImageStore images, EngineStore stor
             File.WriteAllText(files.Hostname, hostname + "\n");
             File.WriteAllText(files.Hosts, $"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n");
             var spec = SpecFromImage.Build(config, o, store.Merged(id), hostname, files, n => LookupUser(store.Merged(id), n));
-            using var volumeLock = o.Mounts.Count > 0 ? _volumes.LockShared() : null;
-            RunExtras.Apply(spec, o, RunExtras.ResolveMounts(o.Mounts, _volumes, store.Merged(id), createdVolumes));
+            var mountRequests = RunExtras.WithImageVolumes(config, o.Mounts);
+            using var volumeLock = mountRequests.Count > 0 ? _volumes.LockShared() : null;
+            RunExtras.Apply(spec, o, RunExtras.ResolveMounts(mountRequests, _volumes, store.Merged(id), createdVolumes));
             Berth.Runtime.Logging.Timing.Mark("engine: spec built");
             meta.Command = string.Join(' ', spec.Process!.Args!);
             File.WriteAllText(Path.Combine(dir, "config.json"), JsonSerializer.Serialize(spec, OciJson.Indented.Spec));

@@ -113,6 +113,25 @@ public static class RunExtras
         finally { LibC.close(root); }
     }
 
+    /// <summary>
+    /// The image's VOLUME entries (config.Volumes) that no user mount covers become anonymous volumes,
+    /// seeded from the image, as docker and podman do.
+    /// </summary>
+    public static List<MountRequest> WithImageVolumes(Berth.Images.Model.ImageConfig image, IReadOnlyList<MountRequest> user)
+    {
+        var all = new List<MountRequest>(user);
+        if (image.Config?.Extra is not { } extra || !extra.TryGetValue("Volumes", out var vols) || vols.ValueKind != System.Text.Json.JsonValueKind.Object)
+            return all;
+        var taken = user.Select(m => m.Destination).ToHashSet(StringComparer.Ordinal);
+        foreach (var v in vols.EnumerateObject())
+        {
+            var dest = "/" + string.Join('/', v.Name.Split('/', StringSplitOptions.RemoveEmptyEntries));
+            if (dest == "/" || v.Name.Split('/').Contains("..") || !taken.Add(dest)) continue;
+            all.Add(new MountRequest { Kind = MountKind.Volume, Destination = dest, Origin = $"image VOLUME {v.Name}" });
+        }
+        return all;
+    }
+
     /// <summary>Puts the resolved mounts, --ulimit, --device and --label into the OCI config.</summary>
     public static void Apply(RtSpec spec, RunOptions o, IReadOnlyList<Mount> userMounts)
     {
