@@ -48,7 +48,13 @@ public sealed class EngineVolumeTests(TestEnvironment env) : IntegrationTest(env
         Assert.True(bare.Succeeded, bare.ToString());
         Assert.Equal("", bare.Stdout.Trim());
 
-        Assert.Equal(["bare", "conf"], Lines(e.Ok("volume", "ls", "-q")));
+        // Seeding keeps links as links and modes: a volume on /bin still runs the image's shell and applets.
+        var bin = e.Run("run", "--rm", "-v", "tools:/bin", Image, "sh", "-c", "readlink /bin/ls; stat -c %a /bin/busybox; grep -c ' /bin ' /proc/self/mountinfo");
+        Assert.True(bin.Succeeded, bin.ToString());
+        Assert.Equal(["busybox", "755", "1"], Lines(bin.Stdout));
+        Assert.Equal("busybox", new FileInfo(Path.Combine(e.Dir, "volumes", "tools", "_data", "ls")).LinkTarget);
+
+        Assert.Equal(["bare", "conf", "tools"], Lines(e.Ok("volume", "ls", "-q")));
         var doc = JsonNode.Parse(e.Ok("volume", "inspect", "conf"))!.AsArray().Single()!;
         Assert.Equal(data, (string?)doc["Mountpoint"]);
         Assert.Equal("local", (string?)doc["Driver"]);
