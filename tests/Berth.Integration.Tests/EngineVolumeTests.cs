@@ -103,6 +103,56 @@ public sealed class EngineVolumeTests(TestEnvironment env) : IntegrationTest(env
     }
 
     [Fact]
+    public void An_image_volume_becomes_an_anonymous_volume_seeded_from_the_image()
+    {
+        using var e = new EngineStorage(Env);
+        LoadImageWithVolume(e, "/etc", "berth.test/withvol:1");
+        var r = e.Run("run", "--rm", "berth.test/withvol:1", "sh", "-c", "cat /etc/group | head -1; grep -c '/volumes/[0-9a-f]*/_data /etc ' /proc/self/mountinfo");
+        Assert.True(r.Succeeded, r.ToString());
+        Assert.Equal(["root:x:0:", "1"], Lines(r.Stdout));
+        Assert.Empty(Lines(e.Ok("volume", "ls", "-q"))); // --rm took it
+        e.Ok("run", "--name", "keeps", "berth.test/withvol:1", "true");
+        var name = Assert.Single(Lines(e.Ok("volume", "ls", "-q")));
+        Assert.Matches("^[0-9a-f]{64}$", name);
+        Assert.True(File.Exists(Path.Combine(e.Dir, "volumes", name, "_data", "passwd")));
+        // A user mount on the same destination replaces the image's volume.
+        e.Ok("run", "--rm", "-v", "mine:/etc", "berth.test/withvol:1", "true");
+        Assert.Equal(2, Lines(e.Ok("volume", "ls", "-q")).Length);
+    }
+
+    /// <summary>The default image with config.Volumes set, written as an OCI layout and loaded.</summary>
+    private void LoadImageWithVolume(EngineStorage e, string volume, string name)
+    {
+        var archive = Path.Combine(Path.GetDirectoryName(Env.RuntimePath)!, "berth-busybox.oci.tar");
+        var layout = Directory.CreateDirectory(Path.Combine(e.Dir, "layout")).FullName;
+        var blobs = Directory.CreateDirectory(Path.Combine(layout, "blobs", "sha256")).FullName;
+        var files = new Dictionary<string, byte[]>();
+        using (var fs = File.OpenRead(archive))
+        using (var tar = new System.Formats.Tar.TarReader(fs))
+            while (tar.GetNextEntry() is { } entry)
+                if (entry.DataStream is { } ds) { var ms = new MemoryStream(); ds.CopyTo(ms); files[entry.Name] = ms.ToArray(); }
+        foreach (var (n, data) in files.Where(f => f.Key.StartsWith("blobs/", StringComparison.Ordinal)))
+            File.WriteAllBytes(Path.Combine(layout, n), data);
+        string Hex(byte[] b) => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(b));
+        var index = JsonNode.Parse(files["index.json"])!;
+        var manifest = JsonNode.Parse(files["blobs/sha256/" + ((string)index["manifests"]![0]!["digest"]!)[7..]])!;
+        var config = JsonNode.Parse(files["blobs/sha256/" + ((string)manifest["config"]!["digest"]!)[7..]])!;
+        config["config"]!["Volumes"] = new JsonObject { [volume] = new JsonObject() };
+        var cfg = System.Text.Encoding.UTF8.GetBytes(config.ToJsonString());
+        File.WriteAllBytes(Path.Combine(blobs, Hex(cfg)), cfg);
+        manifest["config"]!["digest"] = "sha256:" + Hex(cfg);
+        manifest["config"]!["size"] = cfg.Length;
+        var man = System.Text.Encoding.UTF8.GetBytes(manifest.ToJsonString());
+        File.WriteAllBytes(Path.Combine(blobs, Hex(man)), man);
+        index["manifests"]![0]!["digest"] = "sha256:" + Hex(man);
+        index["manifests"]![0]!["size"] = man.Length;
+        index["manifests"]![0]!["annotations"] = new JsonObject { ["org.opencontainers.image.ref.name"] = name };
+        File.WriteAllText(Path.Combine(layout, "index.json"), index.ToJsonString());
+        File.WriteAllText(Path.Combine(layout, "oci-layout"), "{\"imageLayoutVersion\":\"1.0.0\"}");
+        e.Ok("load", "-i", layout);
+    }
+
+    [Fact]
     public void Bad_mount_flags_fail_naming_the_flag_and_leave_nothing_behind()
     {
         using var e = new EngineStorage(Env);
