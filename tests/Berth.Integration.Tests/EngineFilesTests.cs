@@ -39,6 +39,24 @@ public sealed class EngineFilesTests(TestEnvironment env) : IntegrationTest(env)
             e.Ok("cp", "live:/abs", Path.Combine(outDir, "link"));
             Assert.Equal("/etc", new FileInfo(Path.Combine(outDir, "link")).LinkTarget); // a final link is copied as a link
 
+            // Tar streams: out to stdout, in from stdin; a tar entry cannot leave the destination either.
+            var berth = Path.Combine(Path.GetDirectoryName(Env.RuntimePath)!, "berth");
+            var tarOut = Path.Combine(outDir, "tree.tar");
+            var st = ProcessRunner.Host("sh", "-c", $"{berth} --storage {e.Dir} cp live:/rel/tree - > {tarOut}");
+            Assert.True(st.Succeeded, st.ToString());
+            Assert.Contains("tree/sub/deep", ProcessRunner.Host("tar", "-tf", tarOut).Stdout);
+            var evil = Path.Combine(outDir, "evil.tar");
+            using (var fs = File.Create(evil))
+            using (var w = new TarWriter(fs))
+            {
+                w.WriteEntry(new PaxTarEntry(TarEntryType.RegularFile, "fine.txt") { DataStream = new MemoryStream("ok\n"u8.ToArray()) });
+                w.WriteEntry(new PaxTarEntry(TarEntryType.RegularFile, $"../../../../etc/{marker}-tar") { DataStream = new MemoryStream("x"u8.ToArray()) });
+            }
+            var tin = ProcessRunner.Host("sh", "-c", $"{berth} --storage {e.Dir} cp - live:/abs < {evil}");
+            Assert.True(tin.Succeeded, tin.ToString());
+            Assert.False(File.Exists($"/etc/{marker}-tar")); // ".." is cleaned lexically: it lands in the container's /etc/etc
+            Assert.Equal(["ok", "x"], Lines(e.Ok("exec", "live", "sh", "-c", $"cat /etc/fine.txt; cat /etc/etc/{marker}-tar")));
+
             e.Ok("stop", "-t", "0", "live");
             var mountsBefore = e.Mounts();
             e.Ok("cp", Path.Combine(host, "in.txt"), "live:/root/");
@@ -55,6 +73,7 @@ public sealed class EngineFilesTests(TestEnvironment env) : IntegrationTest(env)
         finally
         {
             File.Delete($"/etc/{marker}");
+            File.Delete($"/etc/{marker}-tar");
         }
     }
 

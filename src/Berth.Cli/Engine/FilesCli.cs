@@ -31,12 +31,24 @@ internal static class FilesCli
     private static int Cp(List<string> rest, ContainerService svc)
     {
         var p = new ArgParser().Flag("archive|a").Flag("follow-link|L").Parse(rest, stopAtPositional: false);
-        if (p.Positional.Count != 2) throw new UsageError("usage: berth cp [-a] CONTAINER:SRC HOSTDEST | HOSTSRC CONTAINER:DEST");
+        if (p.Positional.Count != 2) throw new UsageError("usage: berth cp [-a] CONTAINER:SRC HOSTDEST|- | HOSTSRC|- CONTAINER:DEST");
         var src = ContainerPath(p.Positional[0]);
         var dst = ContainerPath(p.Positional[1]);
         if (src is not null && dst is not null) throw new UsageError("berth cp copies between a container and the host, not between two containers");
         if (src is null && dst is null) throw new UsageError("berth cp needs CONTAINER:PATH on one side");
-        if (p.Positional.Contains("-")) throw new UsageError("berth cp: streaming a tar through \"-\" is not supported; give a host path");
+        if (src is { } ts && p.Positional[1] == "-")
+        {
+            if (!Console.IsOutputRedirected) throw new UsageError("berth cp: refusing to write a tar to a terminal; redirect the output");
+            using var stdout = Console.OpenStandardOutput();
+            svc.CopyOutTar(ts.Container, ts.Path, stdout);
+            return 0;
+        }
+        if (dst is { } td && p.Positional[0] == "-")
+        {
+            using var stdin = Console.OpenStandardInput();
+            svc.CopyInTar(stdin, td.Container, td.Path);
+            return 0;
+        }
         if (src is { } s) svc.CopyOut(s.Container, s.Path, p.Positional[1], p.Has("archive"));
         else svc.CopyIn(p.Positional[0], dst!.Value.Container, dst.Value.Path, p.Has("archive"));
         return 0;

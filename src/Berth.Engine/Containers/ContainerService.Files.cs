@@ -110,6 +110,27 @@ public sealed partial class ContainerService
         finally { LibC.close(srcParent); }
     }
 
+    /// <summary>`cp CONTAINER:SRC -`: the source as a tar stream (docker's form: the entry under its own name).</summary>
+    public void CopyOutTar(string reference, string src, Stream output)
+    {
+        var c = store.Find(reference);
+        using var root = OpenRoot(c, live: true);
+        var (parent, name, contents) = OpenSourceInRoot(root.Fd, src, c.Name);
+        try { TreeTar.WriteOne(output, parent, contents ? "." : name, $"{c.Name}:{src}"); }
+        finally { LibC.close(parent); }
+    }
+
+    /// <summary>`cp - CONTAINER:DIR`: a tar from stdin unpacked into an existing directory, nothing resolving outside it.</summary>
+    public void CopyInTar(Stream tar, string reference, string dest)
+    {
+        var c = store.Find(reference);
+        using var root = OpenRoot(c, live: true);
+        int dir = InRoot.TryOpen(root.Fd, dest, Consts.O_PATH | Consts.O_DIRECTORY, 0, false, out int err);
+        if (dir < 0) throw new EngineError($"cp: {c.Name}:{dest} must be an existing directory to unpack a tar into ({LinuxException.Describe(err)})");
+        try { Berth.Images.Layers.LayerUnpacker.Unpack(tar, $"/proc/self/fd/{dir}", new Berth.Images.Layers.UnpackOptions()); }
+        finally { LibC.close(dir); }
+    }
+
     /// <summary>The parent dir of a container source path (resolved in root) and the final name; "/." or "/" means the directory's contents.</summary>
     private static (int Parent, string Name, bool Contents) OpenSourceInRoot(int rootFd, string src, string container)
     {

@@ -43,7 +43,31 @@ public static class TreeTar
     {
         using var tar = new TarWriter(output, TarEntryFormat.Pax, leaveOpen: true);
         var links = new Dictionary<(ulong, ulong), string>();
-        Walk(rootFd, "", e =>
+        Walk(rootFd, "", e => Emit(tar, e, overlayWhiteouts, links, skip));
+    }
+
+    /// <summary>`cp NAME:PATH -`: <paramref name="name"/> in <paramref name="parentFd"/> and, for a directory, everything below it.</summary>
+    public static void WriteOne(Stream output, int parentFd, string name, string what)
+    {
+        using var tar = new TarWriter(output, TarEntryFormat.Pax, leaveOpen: true);
+        var links = new Dictionary<(ulong, ulong), string>();
+        var st = StatX.At(parentFd, name, what);
+        if (!st.IsDirectory)
+        {
+            Emit(tar, new Entry(name, st, parentFd, name, false), false, links, null);
+            return;
+        }
+        int d = FsTree.OpenAt(parentFd, name, Consts.O_RDONLY | Consts.O_DIRECTORY, what);
+        try
+        {
+            Emit(tar, new Entry(name, st, parentFd, name, false), false, links, null);
+            Walk(d, name, e => Emit(tar, e, false, links, null));
+        }
+        finally { LibC.close(d); }
+    }
+
+    private static void Emit(TarWriter tar, Entry e, bool overlayWhiteouts, Dictionary<(ulong, ulong), string> links, Func<Entry, bool>? skip)
+    {
         {
             if (skip?.Invoke(e) == true) return;
             var st = e.Stat;
@@ -96,7 +120,7 @@ public static class TreeTar
                     break;
                 default: break; // sockets have no tar form
             }
-        });
+        }
     }
 
     private static PaxTarEntry Header(TarEntryType type, string name, StatX st, uint mode) => new(type, name)
