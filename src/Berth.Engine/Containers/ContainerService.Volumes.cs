@@ -25,9 +25,7 @@ public sealed partial class ContainerService
     public Volume CreateVolume(string? name)
     {
         using var l = _volumes.LockExclusive();
-        var (v, created) = _volumes.Ensure(name);
-        if (!created && name is not null) return v; // docker: creating an existing volume is not an error
-        return v;
+        return _volumes.Ensure(name).Volume; // docker: creating an existing volume is not an error
     }
 
     /// <summary>`volume rm`: refused while a container (running or stopped) mounts it.</summary>
