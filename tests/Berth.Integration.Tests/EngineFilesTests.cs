@@ -97,6 +97,11 @@ public sealed class EngineFilesTests(TestEnvironment env) : IntegrationTest(env)
         Assert.False(names.ContainsKey("bin/ls"));
         Assert.Equal(TarEntryType.RegularFile, names["bin/busybox"]);
 
+        var blobs = Directory.GetFiles(Path.Combine(e.Dir, "blobs", "sha256")).Length;
+        var badName = e.Run("commit", "work", "BAD NAME");
+        Assert.Equal(125, badName.ExitCode);
+        Assert.Contains("invalid image name \"BAD NAME\"", badName.Stderr);
+        Assert.Equal(blobs, Directory.GetFiles(Path.Combine(e.Dir, "blobs", "sha256")).Length); // refused before writing anything
         var id = e.Ok("commit", "-m", "test", "work", "berth.test/committed:v1").Trim();
         Assert.StartsWith("sha256:", id);
         var r = e.Run("run", "--rm", "berth.test/committed:v1", "sh", "-c", "cat /root/new /srv/app/conf; ls /bin/ls /var/tmp");

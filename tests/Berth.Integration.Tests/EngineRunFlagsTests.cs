@@ -97,6 +97,9 @@ public sealed class EngineRunFlagsTests(TestEnvironment env) : IntegrationTest(e
         var wrong = e.Run("run", "--rm", "--platform", other, Image, "true");
         Assert.NotEqual(0, wrong.ExitCode);
         Assert.Contains($"--platform {other}: image berth.local/busybox:latest is linux/", wrong.Stderr);
+        var garbage = e.Run("run", "--rm", "--platform", "garbage", Image, "true");
+        Assert.Equal(125, garbage.ExitCode);
+        Assert.Contains("--platform garbage: invalid platform", garbage.Stderr);
         var native = System.Runtime.InteropServices.RuntimeInformation.OSArchitecture == System.Runtime.InteropServices.Architecture.Arm64 ? "linux/arm64" : "linux/amd64";
         e.Ok("run", "--rm", "--platform", native, Image, "true");
     }

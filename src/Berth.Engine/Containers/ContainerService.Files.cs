@@ -289,6 +289,11 @@ public sealed partial class ContainerService
     /// <summary>`berth commit`: the upper dir as a new layer on the container's image, with the container's config; returns the image id.</summary>
     public ImageRecord Commit(string reference, string? name, string? author, string? message)
     {
+        if (name is not null)
+        {
+            try { ImageName.Normalize(name); }
+            catch (ArgumentException e) { throw new EngineError($"commit: {e.Message}"); }
+        }
         var c = store.Find(reference);
         using var storeLock = images.LockShared();
         ImageRecord baseImage;

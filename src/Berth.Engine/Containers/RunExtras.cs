@@ -24,7 +24,9 @@ public static class RunExtras
     public static void CheckPlatform(ImageRecord img, string? platform)
     {
         if (platform is null) return;
-        var want = PlatformMatcher.Parse(platform);
+        Berth.Images.Model.Platform want;
+        try { want = PlatformMatcher.Parse(platform); }
+        catch (ArgumentException e) { throw new EngineError($"--platform {platform}: {e.Message}"); }
         var have = PlatformMatcher.Parse(img.Platform);
         bool same = want.Os == have.Os && want.Architecture == have.Architecture
             && (string.IsNullOrEmpty(want.Variant) || want.Variant == have.Variant);
