@@ -50,6 +50,8 @@ public static class Program
             Runtime commands: create, start, run, state, kill, delete, list, spec (berth runtime --help)
             Container commands: run [--rm] [-d] [-it] [--name N] [-e K=V] [-w DIR] [-u USER] [--network none|host] IMAGE [CMD...], ps [-a], rm [-f]
             Detached:         run -d [--restart P] [--log-opt max-size=S] IMAGE, create, start, restart, logs [-f] [--tail N] [-t], wait
+            Files and volumes: run -v SRC:DST[:ro] --mount type=bind|volume|tmpfs,... --tmpfs DST, cp, diff, export, commit,
+                              rename, container prune, volume create|ls|rm|inspect|prune
             Sandbox:          sandbox run [--box DIR] [--time S] [--wall-time S] [--memory M] ... -- PROGRAM ARGS (berth sandbox --help)
             Image commands:   load -i FILE, save -o FILE IMAGE..., images, image inspect|history|prune|default|unpack, tag, rmi
             """);

@@ -8,7 +8,7 @@ namespace Berth.Cli.Engine;
 public static class ContainerCli
 {
     public static readonly HashSet<string> Commands = ["run", "ps", "rm", "exec", "stop", "kill", "inspect", "container", "top", "stats",
-        "create", "start", "restart", "logs", "wait", "__start", "__exited", "port"];
+        "create", "start", "restart", "logs", "wait", "__start", "__exited", "port", .. FilesCli.Commands];
 
     public static int Dispatch(string[] args, string? storage)
     {
@@ -34,6 +34,9 @@ public static class ContainerCli
                 "top" when rest.Count == 1 => Print(Service(storage).Top(rest[0])),
                 "stats" => StatsCmd(rest, storage),
                 "port" => PortCmd(rest, storage),
+                _ when FilesCli.Commands.Contains(cmd) => FilesCli.Dispatch(cmd, rest, Service(storage)),
+                "container" when rest.Count > 0 && (rest[0] == "prune" || FilesCli.Commands.Contains(rest[0])) =>
+                    FilesCli.Dispatch(rest[0], rest.Skip(1).ToList(), Service(storage)),
                 "inspect" or "container" when cmd == "inspect" || (rest.Count > 0 && rest[0] == "inspect") =>
                     InspectCmd(cmd == "inspect" ? rest : rest.Skip(1).ToList(), storage),
                 _ => throw new UsageError($"unknown command \"{cmd}\""),
@@ -63,6 +66,7 @@ public static class ContainerCli
             .Flag("rm").Flag("init").Flag("detach|d").Flag("tty|t").Flag("interactive|i").Flag("read-only").Flag("privileged")
             .Flag("it").Flag("ti")
             .Option("restart").Multi("log-opt").Option("stop-signal").Option("stop-timeout")
+            .Multi("volume|v").Multi("mount").Multi("tmpfs").Multi("env-file").Multi("ulimit").Multi("device").Multi("label|l").Option("platform")
             .Parse(rest);
         if (p.Positional.Count == 0) throw new UsageError("berth run needs an image (e.g. berth.local/busybox)");
         string? seccomp = null;
@@ -85,7 +89,7 @@ public static class ContainerCli
             Detach = p.Has("detach"),
             Tty = tty,
             Interactive = p.Has("interactive") || p.Has("it") || p.Has("ti"),
-            Env = p.All("env"),
+            Env = [.. RunCliExtras.EnvFiles(p.All("env-file")), .. p.All("env")],
             Workdir = p.Get("workdir"),
             User = p.Get("user"),
             Entrypoint = p.Get("entrypoint") is { } ep ? (ep.Length == 0 ? [] : [ep]) : null,
@@ -106,6 +110,11 @@ public static class ContainerCli
             Publish = p.All("publish"),
             AddHost = p.All("add-host"),
             Dns = p.All("dns"),
+            Mounts = RunCliExtras.Mounts(p),
+            Ulimits = p.All("ulimit").Select(RunFlags.ParseUlimit).ToList(),
+            Devices = p.All("device").Select(RunFlags.ParseDevice).ToList(),
+            Labels = p.All("label").Select(RunFlags.ParseLabel).GroupBy(kv => kv.Key).ToDictionary(g => g.Key, g => g.Last().Value),
+            Platform = p.Get("platform"),
             Sysctls = p.All("sysctl").Select(x => x.Split('=', 2)).ToDictionary(a => a[0], a => a.Length > 1 ? a[1] : throw new UsageError($"--sysctl {a[0]}: expected KEY=VALUE")),
             CreateOnly = create,
             RestartPolicy = p.Get("restart") is { } rp ? Checked(() => Berth.Engine.Monitor.RestartPolicy.Parse(rp).ToString()) : "no",

@@ -22,6 +22,7 @@ namespace Berth.Engine.Containers;
 public sealed partial class ContainerService(ImageStore images, EngineStore store)
 {
     private readonly StateStore _runtime = new(EngineStore.RuntimeRoot);
+    private readonly Volumes.VolumeStore _volumes = new(Path.GetDirectoryName(store.Root)!);
 
     public int Run(RunOptions o)
     {
@@ -38,6 +39,7 @@ public sealed partial class ContainerService(ImageStore images, EngineStore stor
         using var storeLock = images.LockShared();
         Berth.Runtime.Logging.Timing.Mark("engine: resolve image");
         var img = ResolveImage(o.Image);
+        RunExtras.CheckPlatform(img, o.Platform);
         images.EnsureLayers(img);
         var manifest = images.ReadManifest(img);
         var config = images.ReadConfig(manifest);
@@ -52,6 +54,7 @@ public sealed partial class ContainerService(ImageStore images, EngineStore stor
             Layers = [.. config.Rootfs.DiffIds],
         };
         RecordMonitorOptions(meta, o, config);
+        var createdVolumes = new List<string>();
         try
         {
             var lowers = config.Rootfs.DiffIds.AsEnumerable().Reverse().Select(d => images.Layers.PathOf(Digest.Parse(d))).ToList();
@@ -63,6 +66,9 @@ public sealed partial class ContainerService(ImageStore images, EngineStore stor
                 netMode.Kind == NetworkKind.Container ? ResolveNetworkTarget(netMode.Target!).Dir : null);
             File.WriteAllText(files.Hostname, hostname + "\n");
             var spec = SpecFromImage.Build(config, o, store.Merged(id), hostname, files, n => LookupUser(store.Merged(id), n), net.Netns);
+            var mountRequests = RunExtras.WithImageVolumes(config, o.Mounts);
+            using var volumeLock = mountRequests.Count > 0 ? _volumes.LockShared() : null;
+            RunExtras.Apply(spec, o, RunExtras.ResolveMounts(mountRequests, _volumes, store.Merged(id), createdVolumes));
             Berth.Runtime.Logging.Timing.Mark("engine: spec built");
             meta.Command = string.Join(' ', spec.Process!.Args!);
             File.WriteAllText(Path.Combine(dir, "config.json"), JsonSerializer.Serialize(spec, OciJson.Indented.Spec));
@@ -72,6 +78,7 @@ public sealed partial class ContainerService(ImageStore images, EngineStore stor
         catch
         {
             Cleanup(id);
+            RemoveVolumes(createdVolumes);
             throw;
         }
 
@@ -86,6 +93,7 @@ public sealed partial class ContainerService(ImageStore images, EngineStore stor
         catch
         {
             Cleanup(id);
+            RemoveVolumes(createdVolumes);
             throw;
         }
         if (o.Detach)
@@ -95,7 +103,9 @@ public sealed partial class ContainerService(ImageStore images, EngineStore stor
         }
         if (o.Remove)
         {
+            var anonymous = AnonymousVolumes(id);
             Cleanup(id);
+            RemoveVolumes(anonymous);
             Berth.Runtime.Logging.Timing.Mark("engine: cleaned up");
         }
         else

@@ -81,12 +81,32 @@ public static class Inspect
         w.WriteString("Image", c.Image);
         w.WriteString("WorkingDir", spec?.Process?.Cwd ?? "/");
         w.WriteBoolean("Tty", spec?.Process?.Terminal ?? false);
+        w.WriteStartObject("Labels");
+        foreach (var (k, v) in spec?.Annotations ?? [])
+            if (k.StartsWith(RunExtras.LabelPrefix, StringComparison.Ordinal)) w.WriteString(k[RunExtras.LabelPrefix.Length..], v);
+        w.WriteEndObject();
         w.WriteEndObject();
         w.WriteStartArray("Mounts");
+        var volumes = new Volumes.VolumeStore(Path.GetDirectoryName(store.Root)!);
+        foreach (var m in spec?.Mounts?.Where(m => m.Type == "tmpfs" && !DefaultDestinations.Contains(m.Destination)) ?? [])
+        {
+            w.WriteStartObject();
+            w.WriteString("Type", "tmpfs");
+            w.WriteString("Source", "");
+            w.WriteString("Destination", m.Destination);
+            w.WriteBoolean("RW", !(m.Options?.Contains("ro") ?? false));
+            w.WriteEndObject();
+        }
         foreach (var m in spec?.Mounts?.Where(m => m.Type == "bind") ?? [])
         {
             w.WriteStartObject();
-            w.WriteString("Type", "bind");
+            if (volumes.NameOfDataPath(m.Source) is { } volume)
+            {
+                w.WriteString("Type", "volume");
+                w.WriteString("Name", volume);
+                w.WriteString("Driver", "local");
+            }
+            else w.WriteString("Type", "bind");
             w.WriteString("Source", m.Source);
             w.WriteString("Destination", m.Destination);
             w.WriteBoolean("RW", !(m.Options?.Contains("ro") ?? false));
@@ -108,6 +128,8 @@ public static class Inspect
     /// <summary>docker's form: RFC 3339 with nanoseconds, the zero time when unset.</summary>
     private static string Time(DateTime? t) =>
         t is { } v ? v.ToUniversalTime().ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'00Z'", System.Globalization.CultureInfo.InvariantCulture) : "0001-01-01T00:00:00Z";
+    private static readonly HashSet<string> DefaultDestinations =
+        [.. (Berth.Runtime.Spec.DefaultSpec.Create(rootless: false).Mounts ?? []).Select(m => m.Destination)];
 
     private static void WriteArray(Utf8JsonWriter w, string name, IEnumerable<string> items)
     {

@@ -48,4 +48,12 @@ public sealed class RunOptions
     public List<string> AddHost { get; init; } = [];
     /// <summary>--dns IP: replaces the host's nameservers in /etc/resolv.conf.</summary>
     public List<string> Dns { get; init; } = [];
+    /// <summary>-v, --mount and --tmpfs, parsed (<see cref="Volumes.MountSpec"/>).</summary>
+    public List<Volumes.MountRequest> Mounts { get; init; } = [];
+    /// <summary>--ulimit, parsed (<see cref="RunFlags.ParseUlimit"/>).</summary>
+    public List<Berth.Oci.Runtime.Rlimit> Ulimits { get; init; } = [];
+    public List<DeviceRequest> Devices { get; init; } = [];
+    public Dictionary<string, string> Labels { get; init; } = [];
+    /// <summary>--platform: the image must be this platform (os/arch[/variant]).</summary>
+    public string? Platform { get; init; }
 }
