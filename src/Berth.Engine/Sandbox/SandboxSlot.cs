@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using Berth.Linux.Cgroups;
 
 namespace Berth.Engine.Sandbox;
@@ -27,7 +26,21 @@ public sealed class SandboxSlot : IDisposable
         Pooled = pooled;
     }
 
-    public static string NewId() => "sandbox-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
+    /// <summary>
+    /// "sandbox-" + 24 hex digits from /dev/urandom (not RandomNumberGenerator: on Linux that loads
+    /// OpenSSL, whose relocation cost ~4 ms per run, a fifth of a sandbox run's CPU time).
+    /// </summary>
+    public static string NewId()
+    {
+        Span<byte> b = stackalloc byte[12];
+        int fd = Berth.Linux.Files.Fd.Open("/dev/urandom", Berth.Linux.Interop.Consts.O_RDONLY | Berth.Linux.Interop.Consts.O_CLOEXEC);
+        try
+        {
+            if (Berth.Linux.Files.Fd.Read(fd, b) != b.Length) throw new IOException("short read from /dev/urandom");
+        }
+        finally { Berth.Linux.Files.Fd.Close(fd); }
+        return "sandbox-" + Convert.ToHexStringLower(b);
+    }
 
     public static SandboxSlot Fresh() => new(NewId(), pooled: false);
     public static SandboxSlot Pool() => new(NewId(), pooled: true);
