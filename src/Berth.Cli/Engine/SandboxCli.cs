@@ -95,9 +95,18 @@ public static class SandboxCli
         int parallel;
         try
         {
-            var p = new ArgParser().Option("parallel").Parse(args);
-            if (p.Positional.Count != 1) throw new UsageError("sandbox batch needs one JOBS file (or - for stdin)\n" + Usage);
-            file = p.Positional[0];
+            // Options before or after the file (ArgParser stops at the first positional, as run's program needs).
+            var files = new List<string>();
+            var opts = new List<string>();
+            for (int i = 0; i < args.Length; i++)
+            {
+                if (args[i] == "--parallel" && i + 1 < args.Length) { opts.Add(args[i]); opts.Add(args[++i]); }
+                else if (args[i].StartsWith("--parallel=", StringComparison.Ordinal) || (args[i].StartsWith('-') && args[i] != "-")) opts.Add(args[i]);
+                else files.Add(args[i]);
+            }
+            var p = new ArgParser().Option("parallel").Parse([.. opts]);
+            if (files.Count != 1) throw new UsageError("sandbox batch needs one JOBS file (or - for stdin)\n" + Usage);
+            file = files[0];
             parallel = (int)(Count(p, "parallel") ?? Environment.ProcessorCount);
             if (parallel > 1024) throw new UsageError($"--parallel {parallel}: at most 1024");
         }

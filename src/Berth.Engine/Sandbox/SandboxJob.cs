@@ -242,14 +242,15 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
             Proc.Wait(_pid);
             _reaped = true;
         }
-        try { Slot.ReleaseCgroup(); }
-        catch (Exception e) when (e is CgroupException or IOException or UnauthorizedAccessException) { Fail($"cleanup: {e.Message}"); }
+        // Unmount first: the box's pages go with the tmpfs, so the cgroup's reset has nothing of them to reclaim.
         if (_mounted)
         {
             int err = LinuxMount.TryUnmount(Slot.Dir, Consts.MNT_DETACH);
             if (err != 0 && err != Consts.EINVAL && err != Consts.ENOENT) Fail($"cleanup: unmount {Slot.Dir}: {LinuxException.Describe(err)}");
             _mounted = false;
         }
+        try { Slot.ReleaseCgroup(); }
+        catch (Exception e) when (e is CgroupException or IOException or UnauthorizedAccessException) { Fail($"cleanup: {e.Message}"); }
         if (Berth.Linux.Mounts.MountInfoEntry.ReadSelf().Any(m => m.MountPoint.StartsWith(Slot.Dir, StringComparison.Ordinal)))
             Fail($"cleanup: {Slot.Dir} still has mounts");
         else if (Directory.Exists(Slot.Dir) && Directory.EnumerateFileSystemEntries(Slot.Dir).Any())

@@ -39,7 +39,20 @@ public sealed class SandboxSlot : IDisposable
             if (Berth.Linux.Files.Fd.Read(fd, b) != b.Length) throw new IOException("short read from /dev/urandom");
         }
         finally { Berth.Linux.Files.Fd.Close(fd); }
-        return "sandbox-" + Convert.ToHexStringLower(b);
+        return "sandbox-" + Tag() + Convert.ToHexStringLower(b);
+    }
+
+    /// <summary>
+    /// BERTH_SANDBOX_TAG (letters, digits and '-', up to 32): put into every id ("sandbox-TAG-HEX")
+    /// so that a judge (or a test) can tell its own jails' run dirs and cgroups from others'.
+    /// </summary>
+    private static string Tag()
+    {
+        var tag = Environment.GetEnvironmentVariable("BERTH_SANDBOX_TAG");
+        if (string.IsNullOrEmpty(tag)) return "";
+        if (tag.Length > 32 || !tag.All(c => char.IsAsciiLetterOrDigit(c) || c == '-'))
+            throw new Berth.Engine.Containers.EngineError($"BERTH_SANDBOX_TAG={tag}: letters, digits and '-' only, at most 32");
+        return tag + "-";
     }
 
     public static SandboxSlot Fresh() => new(NewId(), pooled: false);
