@@ -299,6 +299,32 @@ public sealed class EngineNetworkTests(TestEnvironment env) : IntegrationTest(en
     }
 
     [Fact]
+    public void A_store_deleted_without_rm_does_not_keep_its_port_and_address()
+    {
+        string lost = NewStorage(), storage = NewStorage();
+        int port = FreePort();
+        string? id = null;
+        try
+        {
+            var r = Engine(lost, "run", "-d", "-p", $"{port}:80", Image, "true");
+            Assert.True(r.Succeeded, r.ToString());
+            id = r.Stdout.Trim();
+            Assert.NotEmpty(Traces(id, null));
+            RemoveAll(lost); // unmounts its rootfs and deletes the store, as a crashed script might
+            ProcessRunner.Host(Path.Combine(Path.GetDirectoryName(Env.RuntimePath)!, "berth-runtime"), "--root", "/run/berth/engine", "delete", "-f", id);
+
+            var again = Engine(storage, "run", "--rm", "-p", $"{port}:80", Image, "true");
+            Assert.True(again.Succeeded, again.ToString());
+            Assert.Empty(Traces(id, null));
+        }
+        finally
+        {
+            RemoveAll(storage);
+            if (id is not null) ProcessRunner.Host(Path.Combine(Path.GetDirectoryName(Env.RuntimePath)!, "berth-runtime"), "--root", "/run/berth/engine", "delete", "-f", id);
+        }
+    }
+
+    [Fact]
     public void Concurrent_runs_get_distinct_addresses_and_release_them()
     {
         string storage = NewStorage();
