@@ -56,11 +56,14 @@ public static class SpecFromImage
         process.Env = env;
         process.Cwd = o.Workdir ?? (string.IsNullOrEmpty(cfg.WorkingDir) ? "/" : cfg.WorkingDir);
         process.User = new User { Uid = uid, Gid = gid };
+        // A non-root user gets what --cap-add (or --privileged) gave explicitly, raised into the ambient set
+        // (which needs inheritable too): the only way a capability survives execve of an ordinary binary for uid != 0.
+        var userCaps = uid == 0 ? caps : NonRootCaps(o, caps);
         process.Capabilities = new Berth.Oci.Runtime.Capabilities
         {
-            Bounding = [.. caps], Effective = [.. caps], Permitted = [.. caps], Inheritable = [],
-            // Non-root users keep their capabilities through exec only via the ambient set.
-            Ambient = uid == 0 ? [] : [.. caps],
+            Bounding = [.. caps], Effective = [.. userCaps], Permitted = [.. userCaps],
+            Inheritable = uid == 0 ? [] : [.. userCaps],
+            Ambient = uid == 0 ? [] : [.. userCaps],
         };
         process.NoNewPrivileges = !o.Privileged;
         process.Rlimits = [new Rlimit { Type = "RLIMIT_NOFILE", Soft = 1024, Hard = 1024 }];
@@ -119,6 +122,14 @@ public static class SpecFromImage
                 r.Cpu.Quota = (long)Math.Round(cpus * 100000);
             }
         }
+    }
+
+    /// <summary>The capabilities a non-root user holds: those added by name (all with --privileged or --cap-add ALL), within the bounding set.</summary>
+    private static List<string> NonRootCaps(RunOptions o, List<string> bounding)
+    {
+        if (o.Privileged || o.CapAdd.Any(a => a.Equals("ALL", StringComparison.OrdinalIgnoreCase))) return bounding;
+        var added = o.CapAdd.Select(c => c.StartsWith("CAP_", StringComparison.OrdinalIgnoreCase) ? c.ToUpperInvariant() : "CAP_" + c.ToUpperInvariant());
+        return bounding.Where(added.Contains).ToList();
     }
 
     private static List<string> Capabilities(RunOptions o)
