@@ -325,6 +325,29 @@ public sealed class EngineNetworkTests(TestEnvironment env) : IntegrationTest(en
     }
 
     [Fact]
+    public void A_stopped_container_keeps_its_network_and_starts_again_with_it()
+    {
+        string storage = NewStorage();
+        try
+        {
+            var r = Engine(storage, "run", "-d", "--name", "re", Image, "sleep", "60");
+            Assert.True(r.Succeeded, r.ToString());
+            var id = r.Stdout.Trim();
+            var ip = (string)InspectOne(storage, "re")["NetworkSettings"]!["IPAddress"]!;
+            Assert.True(Engine(storage, "stop", "-t", "0", "re").Succeeded);
+            Assert.Equal("", (string?)InspectOne(storage, "re")["NetworkSettings"]!["IPAddress"]);
+            var start = Engine(storage, "start", "re");
+            Assert.True(start.Succeeded, start.ToString());
+            var addr = Engine(storage, "exec", "re", "ip", "-o", "-4", "addr", "show", "eth0");
+            Assert.True(addr.Succeeded, addr.ToString());
+            Assert.Contains($"inet {ip}/16", addr.Stdout);
+            Assert.True(Engine(storage, "rm", "-f", "re").Succeeded);
+            Assert.Empty(Traces(id, ip));
+        }
+        finally { RemoveAll(storage, "re"); }
+    }
+
+    [Fact]
     public void Concurrent_runs_get_distinct_addresses_and_release_them()
     {
         string storage = NewStorage();
