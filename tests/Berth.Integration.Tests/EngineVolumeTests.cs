@@ -100,6 +100,12 @@ public sealed class EngineVolumeTests(TestEnvironment env) : IntegrationTest(env
         Assert.DoesNotContain(" - tmpfs ", lines.Single(l => l.Split(' ')[4] == "/anon"));
         Assert.Equal("1777", Lines(r.Stdout)[^1]);
         Assert.Empty(Lines(e.Ok("volume", "ls", "-q"))); // the anonymous volume went with --rm
+
+        // Detached --rm: the monitor removes the container and its anonymous volume when it exits.
+        e.Ok("run", "-d", "--rm", "-v", "/anon", Image, "sleep", "0.2");
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (DateTime.UtcNow < deadline && Lines(e.Ok("volume", "ls", "-q")).Length > 0) Thread.Sleep(100);
+        Assert.Empty(Lines(e.Ok("volume", "ls", "-q")));
     }
 
     [Fact]
