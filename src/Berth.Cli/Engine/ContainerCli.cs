@@ -256,7 +256,7 @@ public static class ContainerCli
 
     private static int Rm(List<string> rest, string? storage)
     {
-        var p = new ArgParser().Flag("force|f").Parse(rest);
+        var p = new ArgParser().Flag("force|f").Flag("volumes|v").Parse(rest);
         if (p.Positional.Count == 0) throw new UsageError("berth rm needs a container name or id");
         var svc = Service(storage);
         int rc = 0;
@@ -264,7 +264,8 @@ public static class ContainerCli
         {
             try
             {
-                svc.Remove(r, p.Has("force"));
+                if (p.Has("volumes")) svc.RemoveWithAnonymousVolumes(r, p.Has("force"));
+                else svc.Remove(r, p.Has("force"));
                 Console.WriteLine(r);
             }
             catch (EngineError e)

@@ -251,7 +251,12 @@ public sealed partial class ContainerService
             m.Restarting = !final;
         });
         if (meta is null || !final) return 0;
-        if (meta.AutoRemove) Cleanup(id);
+        if (meta.AutoRemove)
+        {
+            var anonymous = AnonymousVolumes(id); // -v /path volumes go with --rm, as in docker
+            Cleanup(id);
+            RemoveVolumes(anonymous);
+        }
         else Overlay.Unmount(store.Merged(id));
         return 0;
     }
