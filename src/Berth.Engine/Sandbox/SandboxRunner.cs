@@ -39,6 +39,7 @@ public static class SandboxRunner
         var box = Path.Combine(dir, "box");
         var store = new StateStore(StateRoot);
         var verdict = new Verdict();
+        SandboxSecurity? security = null;
         Container? c = null;
         int statusRead = -1, statusWrite = -1;
         List<PosixSignalRegistration> signals = [];
@@ -60,6 +61,8 @@ public static class SandboxRunner
                 if (!Directory.Exists(r.Source)) throw new EngineError($"--dir {r.Source}: no such directory");
 
             var spec = SandboxSpec.Build(o, rootfs, box);
+            security = new SandboxSecurity(o, dir);
+            security.Apply(spec);
             File.WriteAllText(Path.Combine(dir, "config.json"), JsonSerializer.Serialize(spec, OciJson.Indented.Spec));
 
             // The program's stdio: files in the box, opened here and handed down through fds 0-2.
@@ -78,7 +81,7 @@ public static class SandboxRunner
                     Redirect(f, fd);
                     Fd.Close(f);
                 }
-                c = Create.Execute(store, id, new CreateOptions { Bundle = dir, ReaperStatusFd = statusWrite });
+                c = Create.Execute(store, id, new CreateOptions { Bundle = dir, ReaperStatusFd = statusWrite, OnSeccompFd = security.OnSeccompFd });
             }
             finally
             {
@@ -93,6 +96,7 @@ public static class SandboxRunner
             signals = [.. new[] { PosixSignal.SIGINT, PosixSignal.SIGTERM, PosixSignal.SIGHUP }.Select(sig =>
                 PosixSignalRegistration.Create(sig, ctx => { ctx.Cancel = true; Volatile.Write(ref interrupted, true); }))];
             var sw = Stopwatch.StartNew();
+            security.ProgramStarting();
             Start.Execute(store, id);
             int pid = c.Record.InitPid;
             ExitStatus status;
@@ -103,6 +107,7 @@ public static class SandboxRunner
                 var (got, st) = Proc.TryWait(pid);
                 if (got == pid) { status = st; break; }
                 if (got < 0) { status = new ExitStatus(255, 0); verdict.Message = "lost the program's exit status"; break; }
+                security.Check(cg, pid, box, id);
                 if (Volatile.Read(ref interrupted) && !wallKill && !timeKill)
                 {
                     KillAll(cg, pid);
@@ -126,7 +131,7 @@ public static class SandboxRunner
             ulong oom = stats.OomKills ?? 0;
             if (oom == 0 && cg.Version == "v1" && o.Memory is not null && cg.Directories.FirstOrDefault(d => d.Contains("/memory/")) is { } memDir)
                 oom = ReadFailcntOom(memDir, status);
-            if (o.KeepOutput && o.Box is not null) CopyBack(box, o.Box);
+            if (o.KeepOutput && o.Box is not null && !security.Acted) CopyBack(box, o.Box);
             verdict.Time = (stats.CpuUsageNanos ?? 0) / 1e9;
             verdict.MaxRssKb = (long)((stats.MemoryMaxUsage ?? 0) / 1024);
             verdict.ExitCode = status.Code;
@@ -145,6 +150,7 @@ public static class SandboxRunner
                     "RE" => $"exited with error status {status.Code}",
                     _ => "",
                 };
+            security.Finish(verdict);
         }
         catch (Exception e) when (e is EngineError or RuntimeError or IOException or LinuxException
             or UnauthorizedAccessException or Berth.Linux.Cgroups.CgroupException)
@@ -155,6 +161,7 @@ public static class SandboxRunner
         {
             Fd.Close(statusWrite);
             Fd.Close(statusRead);
+            security?.Dispose();
             Cleanup(store, id, c, dir, box, verdict);
             foreach (var r in signals) r.Dispose();
         }

@@ -28,6 +28,13 @@ public sealed class CreateOptions
     public int ReaperStatusFd { get; init; } = -1;
     /// <summary>`--init` (engine): a minimal init as PID 1 that forwards signals and reaps zombies.</summary>
     public bool InitProcess { get; init; }
+    /// <summary>
+    /// An in-process seccomp listener (the sandbox's supervisor): called with init's pid and the
+    /// notify fd instead of connecting to linux.seccomp.listenerPath. The fd is closed when the
+    /// call returns (dup it). Called while create still waits for init's "ready", so a listener
+    /// that must answer init's own notified calls has to start answering before it returns.
+    /// </summary>
+    public Action<int, int>? OnSeccompFd { get; init; }
 }
 
 /// <summary>`create`: validate, plan, then set up the container and leave its init blocked on the exec fifo.</summary>
@@ -92,7 +99,7 @@ public static class Create
             cgroup?.Apply(resources);
             Logging.Timing.Mark("cgroup ready");
 
-            var host = new Host(store, record, spec);
+            var host = new Host(store, record, spec) { OnSeccompFd = o.OnSeccompFd };
             plan.FifoFd = Fd.Open(store.FifoPath(id), Consts.O_RDWR);
             plan.ReaperStatusFd = o.ReaperStatusFd;
             plan.InitProcess = o.InitProcess;
@@ -140,8 +147,13 @@ public static class Create
             return (StateJson(c, "creating"), StateJson(c, "created"));
         }
 
-        public void SendSeccompFd(int pid, int notifyFd) =>
-            SendToListener(spec, new Container(store, record), pid, notifyFd, "creating");
+        public Action<int, int>? OnSeccompFd { get; init; }
+
+        public void SendSeccompFd(int pid, int notifyFd)
+        {
+            if (OnSeccompFd is not null) OnSeccompFd(pid, notifyFd);
+            else SendToListener(spec, new Container(store, record), pid, notifyFd, "creating");
+        }
 
         public void RunRuntimeHooks()
         {
