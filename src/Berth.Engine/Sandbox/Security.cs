@@ -18,6 +18,8 @@ public sealed class SandboxSecurity : IDisposable
     private readonly string _runDir;
     private readonly Dictionary<string, string>? _callerBoxBefore;
     private bool _acted;
+    private (ICgroupManager Cg, int InitPid, string Box, string Id)? _jail;
+    private readonly KernelAudit _kernelAudit = new();
 
     public Supervisor Supervisor { get; }
     /// <summary>User notification in use (else the kernel-only fallback, see <see cref="SandboxProfile.WithoutListener"/>).</summary>
@@ -62,7 +64,11 @@ public sealed class SandboxSecurity : IDisposable
     /// <summary>create's OnSeccompFd.</summary>
     public void OnSeccompFd(int pid, int fd) => Supervisor.Attach(pid, fd);
 
-    public void ProgramStarting() => Supervisor.ProgramStarting();
+    public void ProgramStarting()
+    {
+        Supervisor.ProgramStarting();
+        if (!Notify) _kernelAudit.Start();
+    }
 
     /// <summary>
     /// Called from the wait loop: on the first kill-worthy violation, quarantines (if asked) and
@@ -70,6 +76,7 @@ public sealed class SandboxSecurity : IDisposable
     /// </summary>
     public bool Check(ICgroupManager cg, int initPid, string jailBox, string id)
     {
+        _jail = (cg, initPid, jailBox, id);
         if (_acted || !Supervisor.KillRequested) return _acted;
         _acted = true;
         if (_o.OnViolation == ViolationMode.Quarantine && _o.Evidence is { } ev)
@@ -82,6 +89,20 @@ public sealed class SandboxSecurity : IDisposable
     /// <summary>The verdict's security fields; SV when the jail was killed for a violation or by the filter (SIGSYS).</summary>
     public void Finish(Verdict v)
     {
+        if (!Notify)
+        {
+            // kauditd prints asynchronously: give a filter kill's record a moment to arrive.
+            var found = _kernelAudit.Collect(SandboxOptions.Uid);
+            for (int i = 0; i < 10 && found.Count == 0 && v.ExitSig == 31; i++)
+            {
+                Thread.Sleep(10);
+                found = _kernelAudit.Collect(SandboxOptions.Uid);
+            }
+            foreach (var r in found) Supervisor.Add(r);
+        }
+        // Without a listener the filter killed the program already: the bundle is collected after the fact (nothing to freeze).
+        if (!Notify && v.ExitSig == 31 && _o.OnViolation == ViolationMode.Quarantine && _o.Evidence is { } evd && _jail is { } j && Incident is null)
+            Incident = Quarantine.Run(j.Id, j.Cg, j.InitPid, j.Box, _o.Box, _callerBoxBefore, Supervisor, evd);
         v.Violations = Supervisor.Count;
         v.FirstViolation = Supervisor.First;
         if (v.Status == "XX") return;
@@ -91,12 +112,18 @@ public sealed class SandboxSecurity : IDisposable
             v.Killed = true;
             v.Message = _acted && Supervisor.First is { } f
                 ? $"security violation: {f.Syscall}" + (Incident is { } i ? $" (quarantined: {i.Processes} processes, {i.Files} files, evidence in {i.Directory})" : "")
+                : Supervisor.First is { } k ? $"security violation: {k.Syscall} (killed by the seccomp filter)"
                 : "security violation: killed by the seccomp filter (SIGSYS)";
             if (v.Violations == 0 && !_acted) v.Violations = 1;
+            v.FirstViolation ??= Supervisor.First;
         }
         if (Incident is not null && _o.Evidence is { } ev)
             File.WriteAllText(Path.Combine(ev, "verdict.json"), v.ToJson());
     }
 
-    public void Dispose() => Supervisor.Dispose();
+    public void Dispose()
+    {
+        Supervisor.Dispose();
+        _kernelAudit.Dispose();
+    }
 }

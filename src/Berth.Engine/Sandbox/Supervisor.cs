@@ -15,6 +15,9 @@ public enum ViolationMode { Log, Deny, Kill, Quarantine }
 /// <summary>One recorded attempt, as an audit log line.</summary>
 public sealed record Violation(DateTime Time, int Pid, string Comm, string Syscall, int Nr, string Arch, ulong[] Args, ulong Ip, string Action, bool Setup)
 {
+    /// <summary>"notify" (the supervisor saw the call) or "kernel-audit" (the fallback read the kernel's record).</summary>
+    public string Source { get; init; } = "notify";
+
     public string ToJson()
     {
         using var ms = new MemoryStream();
@@ -37,6 +40,7 @@ public sealed record Violation(DateTime Time, int Pid, string Comm, string Sysca
         w.WriteString("ip", "0x" + Ip.ToString("x", CultureInfo.InvariantCulture));
         w.WriteString("action", Action);
         if (Setup) w.WriteBoolean("setup", true);
+        if (Source != "notify") w.WriteString("source", Source);
         w.WriteEndObject();
     }
 }
@@ -160,6 +164,18 @@ public sealed class Supervisor : IDisposable
         // kill / quarantine: the caller stays blocked, frozen in the act, until the run loop has acted.
         lock (_lock) _held.Add(n.Id);
         _killRequested = true;
+    }
+
+    /// <summary>A violation found elsewhere (the kernel audit fallback): counted and logged like the supervisor's own.</summary>
+    public void Add(Violation v)
+    {
+        lock (_lock)
+        {
+            if (_records.Count < KeepInMemory) _records.Add(v);
+            if (!v.Setup) _count++;
+            try { _audit?.WriteLine(v.ToJson()); _audit?.Flush(); }
+            catch (IOException) { }
+        }
     }
 
     private static string Comm(int pid)
