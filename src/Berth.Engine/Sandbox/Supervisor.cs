@@ -56,8 +56,13 @@ public sealed record Violation(DateTime Time, int Pid, string Comm, string Sysca
 /// </summary>
 public sealed class Supervisor : IDisposable
 {
-    /// <summary>Records kept in memory for the meta result and the evidence bundle; the audit file gets all.</summary>
+    /// <summary>
+    /// Records kept (in memory for the evidence bundle, and lines in the audit file): a program
+    /// looping on a forbidden call in log mode must not fill the host's disk. Past it, only counted;
+    /// the audit file ends with a {"dropped":N} line.
+    /// </summary>
     private const int KeepInMemory = 10_000;
+    private int _dropped;
     private const int EPERM = 1;
 
     private readonly ViolationMode _mode;
@@ -151,13 +156,7 @@ public sealed class Supervisor : IDisposable
             _ => "quarantine",
         };
         var v = new Violation(DateTime.UtcNow, n.Pid, Comm(n.Pid), name, n.Nr, archName, n.Args, n.Ip, action, setup);
-        lock (_lock)
-        {
-            if (_records.Count < KeepInMemory) _records.Add(v);
-            if (!setup) _count++;
-            try { _audit?.WriteLine(v.ToJson()); _audit?.Flush(); }
-            catch (IOException) { /* a full disk must not leave the caller waiting */ }
-        }
+        Record(v);
         // Berth's own init before the program starts (a custom profile may notify its calls): let it through.
         if (setup || _mode == ViolationMode.Log) { SeccompNotify.Respond(_notifyFd, n.Id, 0, flags: SeccompNotify.FlagContinue); return; }
         if (_mode == ViolationMode.Deny) { SeccompNotify.Respond(_notifyFd, n.Id, EPERM); return; }
@@ -167,14 +166,17 @@ public sealed class Supervisor : IDisposable
     }
 
     /// <summary>A violation found elsewhere (the kernel audit fallback): counted and logged like the supervisor's own.</summary>
-    public void Add(Violation v)
+    public void Add(Violation v) => Record(v);
+
+    private void Record(Violation v)
     {
         lock (_lock)
         {
-            if (_records.Count < KeepInMemory) _records.Add(v);
             if (!v.Setup) _count++;
+            if (_records.Count >= KeepInMemory) { _dropped++; return; }
+            _records.Add(v);
             try { _audit?.WriteLine(v.ToJson()); _audit?.Flush(); }
-            catch (IOException) { }
+            catch (IOException) { /* a full disk must not leave the caller waiting */ }
         }
     }
 
@@ -209,7 +211,12 @@ public sealed class Supervisor : IDisposable
         _stopRead = _stopWrite = -1;
         lock (_lock)
         {
-            try { _audit?.Dispose(); } catch (IOException) { }
+            try
+            {
+                if (_dropped > 0) _audit?.WriteLine($"{{\"dropped\":{_dropped}}}");
+                _audit?.Dispose();
+            }
+            catch (IOException) { }
         }
     }
 }
