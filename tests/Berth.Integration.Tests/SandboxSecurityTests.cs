@@ -347,6 +347,15 @@ public sealed class SandboxSecurityTests(TestEnvironment env) : IntegrationTest(
         var (d, rd) = Sandbox(["--on-violation", "deny"], ["/box/hostile", "ptrace"], prelude);
         Assert.Equal("OK", Status(d));
         Assert.Equal("ptrace rc=-1 errno=EPERM", rd.Stdout.Trim());
+
+        // Quarantine: the filter has killed the program already, so the bundle is collected after the fact.
+        var evidence = NewPath("evidence-fallback");
+        var (q, _) = Sandbox(["--on-violation", "quarantine", "--evidence", evidence],
+            ["/bin/busybox", "sh", "-c", "echo stolen > /box/loot; exec /box/hostile perf"], prelude);
+        Assert.Equal("SV", Status(q));
+        var incident = JsonDocument.Parse(File.ReadAllText(Path.Combine(evidence, "incident.json"))).RootElement;
+        Assert.True(incident.GetProperty("caller_box_unchanged").GetBoolean());
+        Assert.Contains("./loot", File.ReadAllText(Path.Combine(evidence, "box.sha256")));
     }
 
     [Fact]

@@ -104,10 +104,10 @@ public static class SandboxRunner
             ulong cpuLimit = o.Time is { } t ? (ulong)(t * 1e9) : ulong.MaxValue;
             while (true)
             {
+                security.Check(cg, pid, box, id);
                 var (got, st) = Proc.TryWait(pid);
                 if (got == pid) { status = st; break; }
                 if (got < 0) { status = new ExitStatus(255, 0); verdict.Message = "lost the program's exit status"; break; }
-                security.Check(cg, pid, box, id);
                 if (Volatile.Read(ref interrupted) && !wallKill && !timeKill)
                 {
                     KillAll(cg, pid);

@@ -26,7 +26,7 @@ public sealed class SandboxSecurity : IDisposable
     public bool Notify { get; }
     public Quarantine.Report? Incident { get; private set; }
     /// <summary>The jail was killed for a violation (its box is not copied back).</summary>
-    public bool Acted => _acted;
+    public bool Acted => _acted || Supervisor.KillRequested;
 
     public SandboxSecurity(SandboxOptions o, string runDir)
     {
@@ -100,17 +100,19 @@ public sealed class SandboxSecurity : IDisposable
             }
             foreach (var r in found) Supervisor.Add(r);
         }
-        // Without a listener the filter killed the program already: the bundle is collected after the fact (nothing to freeze).
-        if (!Notify && v.ExitSig == 31 && _o.OnViolation == ViolationMode.Quarantine && _o.Evidence is { } evd && _jail is { } j && Incident is null)
+        // The jail ended before the run loop could act (the filter killed it without a listener, or the
+        // program exited in the same moment): the bundle is collected after the fact, with nothing to freeze.
+        bool violated = Supervisor.KillRequested || (!Notify && v.ExitSig == 31);
+        if (violated && !_acted && _o.OnViolation == ViolationMode.Quarantine && _o.Evidence is { } evd && _jail is { } j && Incident is null)
             Incident = Quarantine.Run(j.Id, j.Cg, j.InitPid, j.Box, _o.Box, _callerBoxBefore, Supervisor, evd);
         v.Violations = Supervisor.Count;
         v.FirstViolation = Supervisor.First;
         if (v.Status == "XX") return;
-        if (_acted || v.ExitSig == 31 /* SIGSYS: the filter killed it (fallback, bad ABI, custom KILL) */)
+        if (violated || v.ExitSig == 31 /* SIGSYS: the filter killed it (fallback, bad ABI, custom KILL) */)
         {
             v.Status = "SV";
             v.Killed = true;
-            v.Message = _acted && Supervisor.First is { } f
+            v.Message = Supervisor.KillRequested && Supervisor.First is { } f
                 ? $"security violation: {f.Syscall}" + (Incident is { } i ? $" (quarantined: {i.Processes} processes, {i.Files} files, evidence in {i.Directory})" : "")
                 : Supervisor.First is { } k ? $"security violation: {k.Syscall} (killed by the seccomp filter)"
                 : "security violation: killed by the seccomp filter (SIGSYS)";
