@@ -72,6 +72,7 @@ public sealed class Supervisor : IDisposable
     private readonly StreamWriter? _audit;
     private int _notifyFd = -1;
     private int _stopRead = -1, _stopWrite = -1;
+    private int _wakeRead = -1, _wakeWrite = -1;
     private Thread? _thread;
     private volatile bool _started;
     private volatile bool _killRequested;
@@ -95,6 +96,9 @@ public sealed class Supervisor : IDisposable
     public bool KillRequested => _killRequested;
     public bool Attached => _notifyFd >= 0;
 
+    /// <summary>Readable once a violation asks for the jail to be killed: a run loop can poll it beside its pidfd. -1 before <see cref="Attach"/>.</summary>
+    public int WakeFd => _wakeRead;
+
     public Violation? First
     {
         get { lock (_lock) return _records.FirstOrDefault(r => !r.Setup); }
@@ -112,6 +116,7 @@ public sealed class Supervisor : IDisposable
         int fd = LibC.fcntl(notifyFd, 1030 /* F_DUPFD_CLOEXEC */, 3);
         if (fd < 0) throw LinuxException.Last("fcntl(F_DUPFD_CLOEXEC)", "seccomp notify fd");
         (_stopRead, _stopWrite) = Fd.Pipe();
+        (_wakeRead, _wakeWrite) = Fd.Pipe();
         _notifyFd = fd;
         _thread = new Thread(Loop) { IsBackground = true, Name = "berth-seccomp-supervisor" };
         _thread.Start();
@@ -162,7 +167,12 @@ public sealed class Supervisor : IDisposable
         if (_mode == ViolationMode.Deny) { SeccompNotify.Respond(_notifyFd, n.Id, EPERM); return; }
         // kill / quarantine: the caller stays blocked, frozen in the act, until the run loop has acted.
         lock (_lock) _held.Add(n.Id);
-        _killRequested = true;
+        if (!_killRequested)
+        {
+            _killRequested = true;
+            Span<byte> one = [1];
+            try { Fd.WriteAll(_wakeWrite, one); } catch (LinuxException) { }
+        }
     }
 
     /// <summary>A violation found elsewhere (the kernel audit fallback): counted and logged like the supervisor's own.</summary>
@@ -208,7 +218,9 @@ public sealed class Supervisor : IDisposable
         }
         Fd.Close(_stopRead);
         Fd.Close(_stopWrite);
-        _stopRead = _stopWrite = -1;
+        Fd.Close(_wakeRead);
+        Fd.Close(_wakeWrite);
+        _stopRead = _stopWrite = _wakeRead = _wakeWrite = -1;
         lock (_lock)
         {
             try
