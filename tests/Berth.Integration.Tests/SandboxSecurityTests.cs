@@ -133,6 +133,35 @@ public sealed class SandboxSecurityTests(TestEnvironment env) : IntegrationTest(
         Assert.Equal("deny", deny.GetProperty("violation").GetProperty("action").GetString());
     }
 
+    [Fact]
+    public void Every_notification_is_answered_under_a_flood_and_a_race()
+    {
+        // Past 10,000 records the audit log only counts; the program is never left waiting.
+        var audit = NewPath("audit-flood");
+        var (f, rf) = Sandbox(["--on-violation", "deny", "--audit", audit, "--wall-time", "20"], ["/box/hostile", "flood", "1000"]);
+        Assert.Equal("OK", Status(f));
+        Assert.Equal("calls=1000 failed=1000", rf.Stdout.Trim());
+        Assert.Equal(1000, f.GetProperty("violations").GetInt32());
+        Assert.Equal(1000, File.ReadAllLines(audit).Length);
+        var (big, rb) = Sandbox(["--on-violation", "deny", "--audit", audit, "--wall-time", "30"], ["/box/hostile", "flood", "10500"]);
+        Assert.Equal("OK", Status(big));
+        Assert.Equal("calls=10500 failed=10500", rb.Stdout.Trim());
+        Assert.Equal(10500, big.GetProperty("violations").GetInt32());
+        var lines = File.ReadAllLines(audit);
+        Assert.Equal(10001, lines.Length);
+        Assert.Equal("{\"dropped\":500}", lines[^1]);
+
+        // Eight threads racing into forbidden calls: kill mode holds them all and the kill ends them all.
+        var (k, _) = Hostile("racers", "--wall-time", "10");
+        Assert.Equal("SV", Status(k));
+        Assert.True(k.GetProperty("wall_time").GetDouble() < 5, k.ToString());
+        Assert.InRange(k.GetProperty("violations").GetInt32(), 1, 8);
+        var (l, rl) = Hostile("racers", "--on-violation", "log", "--wall-time", "10");
+        Assert.Equal("OK", Status(l));
+        Assert.Equal("racers done", rl.Stdout.Trim());
+        Assert.Equal(400, l.GetProperty("violations").GetInt32());
+    }
+
     /// <summary>
     /// Quarantine: a program that wrote loot into the box and left a child running is frozen,
     /// its box snapshotted with hashes, its processes listed, then killed and rolled back.

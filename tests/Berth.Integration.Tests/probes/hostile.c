@@ -27,6 +27,12 @@ static int report(const char *what, long rc) {
 
 static void *spin(void *arg) { (void)arg; usleep(20000); return NULL; }
 
+static void *racer(void *arg) {
+    (void)arg;
+    for (int i = 0; i < 50; i++) syscall(SYS_keyctl, 0, -3, 0, 0, 0);
+    return NULL;
+}
+
 // Reads FILE whole and says whether NEEDLE occurs in it (-1: unreadable).
 static int contains(const char *file, const char *needle) {
     int fd = open(file, O_RDONLY);
@@ -130,6 +136,21 @@ int main(int argc, char **argv) {
     if (!strcmp(m, "orphans")) {
         for (int i = 0; i < 3; i++) if (fork() == 0) { setsid(); sleep(100); _exit(0); }
         printf("parent-exits\n");
+        return 0;
+    }
+    if (!strcmp(m, "flood")) {
+        // N forbidden calls in a row (run with --on-violation deny or log).
+        int n = argc > 2 ? atoi(argv[2]) : 1000, failed = 0;
+        for (int i = 0; i < n; i++) if (syscall(SYS_ptrace, PTRACE_PEEKUSER, 1, 0, 0) < 0) failed++;
+        printf("calls=%d failed=%d\n", n, failed);
+        return 0;
+    }
+    if (!strcmp(m, "racers")) {
+        // Eight threads make forbidden calls at once: every one must be answered, none left waiting.
+        pthread_t t[8];
+        for (int i = 0; i < 8; i++) pthread_create(&t[i], NULL, racer, NULL);
+        for (int i = 0; i < 8; i++) pthread_join(t[i], NULL);
+        printf("racers done\n");
         return 0;
     }
     if (!strcmp(m, "euid")) { printf("euid=%d uid=%d\n", (int)geteuid(), (int)getuid()); return 0; }
