@@ -172,7 +172,8 @@ public sealed class SandboxSecurityTests(TestEnvironment env) : IntegrationTest(
         var evidence = NewPath("evidence");
         var before = Hashes(Box());
         var (m, r) = Sandbox(["--on-violation", "quarantine", "--evidence", evidence, "--wall-time", "10"],
-            ["/bin/busybox", "sh", "-c", "echo stolen > /box/loot; echo changed > /box/in.txt; sleep 30 & exec /box/hostile keyctl"]);
+            ["/bin/busybox", "sh", "-c", "echo stolen > /box/loot; echo changed > /box/in.txt; sleep 30 & " +
+             "until grep -q sleep /proc/$!/cmdline; do :; done; exec /box/hostile keyctl"]);
         Assert.Equal("SV", Status(m));
         Assert.True(m.GetProperty("wall_time").GetDouble() < 5, m.ToString()); // the sleeper did not hold the jail
         Assert.Contains("quarantined", m.GetProperty("message").GetString());
