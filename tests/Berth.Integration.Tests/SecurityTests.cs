@@ -15,6 +15,7 @@ public sealed class SecurityTests(TestEnvironment env, ITestOutputHelper log) : 
     [
         "CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_SYS_ADMIN", "CAP_SYS_RAWIO",
         "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_SYS_PTRACE", "CAP_NET_ADMIN",
+        "CAP_LINUX_IMMUTABLE", "CAP_FOWNER",
     ];
 
     private static void MakeCapable(TestContainer c) =>
@@ -175,6 +176,77 @@ public sealed class SecurityTests(TestEnvironment env, ITestOutputHelper log) : 
         Assert.True(Kernel.Sha256(copy) == before, "the runtime binary was modified from inside a container: " + report);
         Assert.NotEqual("WRITABLE", Read("direct"));
         Assert.NotEqual("WROTE", Read("reopen"));
+    }
+
+    /// <summary>Opens <paramref name="path"/> for writing and writes a byte; true only if both worked.</summary>
+    private static bool TryWrite(string path, out string error)
+    {
+        try
+        {
+            using var h = File.OpenHandle(path, FileMode.Open, FileAccess.Write);
+            RandomAccess.Write(h, "x"u8, 0);
+            error = "";
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { error = e.Message; return false; }
+    }
+
+    /// <summary>
+    /// With a new pid namespace, create does not re-execute the runtime: the created init is the
+    /// sealed exec stub (docs/adr/0013) from the moment any other process could see it. Even host root
+    /// cannot write it, neither while it waits for start nor through an fd kept past the program's exec.
+    /// </summary>
+    [Fact]
+    public void Cve_2019_5736_created_init_is_the_sealed_exec_stub_not_the_runtime()
+    {
+        var c = NewContainer();
+        string copy = CopyOfRuntime(c);
+        string before = Kernel.Sha256(copy);
+        c.RuntimePath = copy;
+        c.Args("sleep", "60");
+        c.CreateOk();
+        int pid = c.Pid();
+        string exe = new FileInfo($"/proc/{pid}/exe").LinkTarget ?? "";
+        Assert.StartsWith("/memfd:berth-exec", exe);
+        using var kept = File.OpenHandle($"/proc/{pid}/exe", FileMode.Open, FileAccess.Read);
+        Assert.False(TryWrite($"/proc/{pid}/exe", out _), "the waiting exec stub was writable");
+
+        c.StartOk();
+        c.WaitForStatus("running");
+        for (int i = 0; i < 100 && (new FileInfo($"/proc/{pid}/exe").LinkTarget ?? "").StartsWith("/memfd:", StringComparison.Ordinal); i++)
+            Thread.Sleep(20);
+        Assert.DoesNotContain("memfd", new FileInfo($"/proc/{pid}/exe").LinkTarget ?? "");
+        Assert.False(TryWrite($"/proc/self/fd/{kept.DangerousGetHandle()}", out string err), "the exec stub was writable after the program's exec");
+        log.WriteLine($"reopen for write: {err}");
+        Assert.Equal(before, Kernel.Sha256(copy));
+    }
+
+    /// <summary>
+    /// A container that joins another's pid namespace cannot use the exec stub (processes there could
+    /// watch its init while it is still the runtime): create re-executes the runtime from a read-only
+    /// copy first, as before, and the created init's executable cannot be opened for writing.
+    /// </summary>
+    [Fact]
+    public void Cve_2019_5736_joined_pid_namespace_falls_back_to_the_protected_reexec()
+    {
+        var first = NewContainer("first");
+        first.Args("sleep", "60");
+        first.CreateOk();
+        var second = NewContainer("second");
+        string copy = CopyOfRuntime(second);
+        string before = Kernel.Sha256(copy);
+        second.RuntimePath = copy;
+        second.Args("sleep", "60");
+        second.AddNamespace("pid", $"/proc/{first.Pid()}/ns/pid");
+        second.CreateOk();
+        int pid = second.Pid();
+        string exe = new FileInfo($"/proc/{pid}/exe").LinkTarget ?? "";
+        log.WriteLine($"init of the joining container: {exe}");
+        Assert.DoesNotContain("memfd:berth-exec", exe);
+        Assert.NotEqual(copy, exe);
+        Assert.False(TryWrite($"/proc/{pid}/exe", out string err), "the joining container's init runs a writable runtime");
+        log.WriteLine($"write: {err}");
+        Assert.Equal(before, Kernel.Sha256(copy));
     }
 
     // ------------------------------------------------------------ CVE-2021-30465: mount targets

@@ -143,10 +143,12 @@ public static class RuntimeCli
             .Parse(rest);
         var id = OneId(p.Positional, run ? "run" : "create");
         if (!Berth.Linux.Processes.SealedExe.WasReexecuted) Berth.Linux.Cgroups.MigrationWarmup.Kick();
-        // The init will sit in the container's pid namespace: run it from a sealed copy (CVE-2019-5736).
-        Berth.Linux.Processes.SealedExe.Reexec(Environment.GetCommandLineArgs());
+        // The init will sit in the container's pid namespace: create protects the binary
+        // (CVE-2019-5736) with the sealed exec stub, or re-executes from a sealed copy (docs/adr/0013).
+        var argv = Environment.GetCommandLineArgs();
         var o = new CreateOptions
         {
+            ProtectExe = () => Berth.Linux.Processes.SealedExe.Reexec(argv),
             Bundle = p.Get("bundle"),
             PidFile = p.Get("pid-file"),
             ConsoleSocket = p.Get("console-socket"),

@@ -9,7 +9,7 @@ namespace Berth.Engine.Sandbox;
 
 /// <summary>
 /// The security half of one sandbox run, as a few hooks the runner calls: the seccomp profile into
-/// the spec, the supervisor on create's notify fd, the violation check in the wait loop
+/// the spec, the supervisor on the runtime's notify fd, the violation check in the wait loop
 /// (kill or quarantine), and the verdict's SV status, count and first violation at the end.
 /// </summary>
 public sealed class SandboxSecurity : IDisposable
@@ -55,13 +55,13 @@ public sealed class SandboxSecurity : IDisposable
     public void Apply(RtSpec spec)
     {
         var native = SeccompArchInfo.Native ?? throw new EngineError("sandbox: berth has no syscall table for this machine's architecture");
-        var listener = Path.Combine(_runDir, "seccomp.sock"); // never created: create hands the fd to the supervisor in-process
+        var listener = Path.Combine(_runDir, "seccomp.sock"); // never created: the runtime hands the fd to the supervisor in-process
         var seccomp = _o.Seccomp is { } file ? SandboxProfile.Custom(file, listener, native) : SandboxProfile.BuiltIn(_o.Net, listener, native);
         if (!Notify) SandboxProfile.WithoutListener(seccomp, _o.OnViolation);
         spec.Linux!.Seccomp = seccomp;
     }
 
-    /// <summary>create's OnSeccompFd.</summary>
+    /// <summary>Ephemeral.Options.OnSeccompFd.</summary>
     public void OnSeccompFd(int pid, int fd) => Supervisor.Attach(pid, fd);
 
     public void ProgramStarting()

@@ -51,8 +51,8 @@ public sealed record Violation(DateTime Time, int Pid, string Comm, string Sysca
 /// quarantine modes, holds the caller blocked and raises <see cref="KillRequested"/> for the run
 /// loop, which kills (or quarantines) the jail; held notifications are answered EPERM when the
 /// supervisor stops (the kernel drops them when their callers die first).
-/// Fork safety: the thread starts from create's seccomp callback, after the runtime's only fork;
-/// berth forks nothing after that (docs/adr/0009).
+/// Fork safety: the thread starts from the runtime's seccomp callback (Ephemeral.Options.OnSeccompFd), after the runtime's only fork;
+/// berth forks nothing after that (docs/adr/0014).
 /// </summary>
 public sealed class Supervisor : IDisposable
 {
@@ -109,7 +109,7 @@ public sealed class Supervisor : IDisposable
         get { lock (_lock) return [.. _records]; }
     }
 
-    /// <summary>create's OnSeccompFd: keeps a copy of the notify fd and starts answering at once (init's own setup runs under the filter).</summary>
+    /// <summary>The runtime's OnSeccompFd: keeps a copy of the notify fd and starts answering at once (init's own setup runs under the filter).</summary>
     public void Attach(int initPid, int notifyFd)
     {
         if (_notifyFd >= 0) throw new Berth.Runtime.RuntimeError("sandbox: a second seccomp notify fd for one jail");

@@ -89,9 +89,9 @@ public static unsafe class SealedExe
         LibC.close(fd);
         throw new LinuxException("execute protected runtime copy", null, err);
     }
-    private const int F_ADD_SEALS = 1033, F_GET_SEALS = 1034;
-    private const int F_SEAL_SEAL = 1, F_SEAL_SHRINK = 2, F_SEAL_GROW = 4, F_SEAL_WRITE = 8;
-    private const uint MFD_CLOEXEC = 1, MFD_ALLOW_SEALING = 2, MFD_EXEC = 0x10;
+    internal const int F_ADD_SEALS = 1033, F_GET_SEALS = 1034;
+    internal const int F_SEAL_SEAL = 1, F_SEAL_SHRINK = 2, F_SEAL_GROW = 4, F_SEAL_WRITE = 8;
+    internal const uint MFD_CLOEXEC = 1, MFD_ALLOW_SEALING = 2, MFD_EXEC = 0x10;
 
     /// <summary>True when /proc/self/exe is already a write-sealed copy.</summary>
     public static bool IsSealed()

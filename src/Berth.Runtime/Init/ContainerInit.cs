@@ -79,6 +79,7 @@ internal static class ContainerInit
             if (plan.NoNewPrivileges) Proc.Prctl(Consts.PR_SET_NO_NEW_PRIVS, 1, what: "prctl(PR_SET_NO_NEW_PRIVS)");
             LibC.umask(plan.Umask);
             sync.Send("ready");
+            if (plan.ExecStubFd >= 0) ExecThroughStub(plan, exe, sync); // never returns
             sync.Close();
         }
         catch (Exception e)
@@ -145,6 +146,29 @@ internal static class ContainerInit
             try { Fd.WriteAll(2, Encoding.UTF8.GetBytes($"berth: {e.Message}\n")); } catch (Exception) { }
         }
         Proc.Exit(127);
+    }
+
+    /// <summary>
+    /// With the sealed exec stub (docs/adr/0013): the last steps of <see cref="ExecProcess"/>, then exec
+    /// the stub, which waits on the fifo and runs the program. The sync socket stays open (close-on-exec)
+    /// so the parent sees EOF once the stub runs, or an "error" if it could not. Never returns.
+    /// </summary>
+    private static void ExecThroughStub(InitPlan plan, string exe, SyncChannel sync)
+    {
+        try
+        {
+            if (plan.Seccomp is not null && plan.NoNewPrivileges && !plan.Seccomp.HasListener) LoadSeccomp(plan);
+            // Nothing of the runtime's may reach the user's process (CVE-2024-21626); the stub closes the fifo.
+            Fd.CloexecFrom(3);
+            if (LibC.fcntl(plan.FifoFd, Consts.F_SETFD, 0) != 0) throw LinuxException.Last("fcntl", "exec fifo");
+            int err = ExecStub.Exec(plan.ExecStubFd, plan.FifoFd, exe, plan.Args, plan.Env);
+            throw new LinuxException("execute the exec stub", null, err);
+        }
+        catch (Exception e)
+        {
+            try { sync.Send("error", "exec", e.Message); } catch (Exception) { }
+        }
+        Proc.Exit(1);
     }
 
     /// <summary>mkdir -p the cwd inside the rootfs as runc does; best effort (the rootfs may be read-only).</summary>

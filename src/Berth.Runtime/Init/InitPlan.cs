@@ -78,6 +78,11 @@ public sealed class InitPlan
     public int ReaperStatusFd { get; set; } = -1;
     /// <summary>`--init`: PID 1 stays berth's reaper, forwarding signals; the process runs as PID 2.</summary>
     public bool InitProcess { get; set; }
+    /// <summary>
+    /// The sealed exec stub (docs/adr/0013), or -1: when set, init execs the stub right after "ready"
+    /// (the stub waits on the fifo and runs the program) and the parent waits for that exec.
+    /// </summary>
+    public int ExecStubFd { get; set; } = -1;
 }
 
 public sealed class MountPlan

@@ -47,6 +47,7 @@ public static class Launcher
         // The intermediate's "pid" and init's own messages share this socket from two processes:
         // a quick exec's "ready" (or an init's "hooks") can come first. Handle them once the pid is known.
         bool readyEarly = false, hooksEarly = false;
+        bool viaStub = plan.ExecStubFd >= 0, stubReady = false;
         try
         {
             cgroup?.AddProcess(child);
@@ -54,7 +55,10 @@ public static class Launcher
             sync.Send("go");
             while (true)
             {
-                var msg = sync.Receive() ?? throw new RuntimeError(
+                var msg = sync.Receive();
+                // With the exec stub, init's exec closes its end: EOF after "ready" is success.
+                if (msg is null && stubReady && initPid != 0) return initPid;
+                if (msg is null) throw new RuntimeError(
                     initPid == 0 ? "container init exited before it started (see errors above)" : "container init exited during setup");
                 switch (msg[0])
                 {
@@ -67,7 +71,7 @@ public static class Launcher
                         Proc.Wait(child);
                         intermediateReaped = true;
                         if (hooksEarly) RunHooks(host, initPid, sync);
-                        if (readyEarly) return initPid;
+                        if (readyEarly && !viaStub) return initPid;
                         break;
                     case "hooks":
                         if (initPid == 0) hooksEarly = true;
@@ -78,6 +82,9 @@ public static class Launcher
                         if (notifyFd < 0) throw new RuntimeError("linux.seccomp: container init sent no notify fd");
                         try { host.SendSeccompFd(initPid, notifyFd); }
                         finally { Fd.Close(notifyFd); }
+                        break;
+                    case "ready" when viaStub:
+                        stubReady = true;
                         break;
                     case "ready":
                         if (initPid == 0) readyEarly = true;

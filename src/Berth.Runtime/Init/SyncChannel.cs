@@ -39,24 +39,47 @@ public sealed class SyncChannel(int fd)
         return fd;
     }
 
+    // Bytes received but not yet returned: one recvmsg may carry several messages (the peer's
+    // sends coalesce on a stream socket). Only one reader per process uses a channel object.
+    private byte[] _buf = new byte[1024];
+    private int _start, _end;
+
     /// <summary>Next message split into fields, or null at EOF (the peer died or closed).</summary>
     public string[]? Receive()
     {
-        var buf = new List<byte>(64);
-        Span<byte> one = stackalloc byte[1];
         while (true)
         {
+            int nl = Array.IndexOf(_buf, (byte)'\n', _start, _end - _start);
+            if (nl >= 0)
+            {
+                var msg = Split(_buf.AsSpan(_start, nl - _start));
+                _start = nl + 1;
+                if (_start == _end) _start = _end = 0;
+                return msg;
+            }
+            if (_start > 0)
+            {
+                Array.Copy(_buf, _start, _buf, 0, _end - _start);
+                _end -= _start;
+                _start = 0;
+            }
+            if (_end == _buf.Length) Array.Resize(ref _buf, _buf.Length * 2);
             // recvmsg, not read: a message may carry an fd, which read would drop.
-            int n = Berth.Linux.Seccomp.SeccompListener.ReceiveWithFd(Fd, one, out int fd);
+            int n = Berth.Linux.Seccomp.SeccompListener.ReceiveWithFd(Fd, _buf.AsSpan(_end), out int fd);
             if (fd >= 0)
             {
                 if (_receivedFd >= 0) Berth.Linux.Files.Fd.Close(_receivedFd);
                 _receivedFd = fd;
             }
             if (n < 0) return null;
-            if (n == 0) return buf.Count == 0 ? null : Split(buf);
-            if (one[0] == (byte)'\n') return Split(buf);
-            buf.Add(one[0]);
+            if (n == 0)
+            {
+                if (_end == 0) return null;
+                var last = Split(_buf.AsSpan(0, _end));
+                _start = _end = 0;
+                return last;
+            }
+            _end += n;
         }
     }
 
@@ -69,7 +92,7 @@ public sealed class SyncChannel(int fd)
         return msg;
     }
 
-    private static string[] Split(List<byte> buf) => Encoding.UTF8.GetString(buf.ToArray()).Split('\t');
+    private static string[] Split(ReadOnlySpan<byte> buf) => Encoding.UTF8.GetString(buf).Split('\t');
 
     public void Close()
     {

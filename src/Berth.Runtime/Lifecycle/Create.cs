@@ -29,12 +29,11 @@ public sealed class CreateOptions
     /// <summary>`--init` (engine): a minimal init as PID 1 that forwards signals and reaps zombies.</summary>
     public bool InitProcess { get; init; }
     /// <summary>
-    /// An in-process seccomp listener (the sandbox's supervisor): called with init's pid and the
-    /// notify fd instead of connecting to linux.seccomp.listenerPath. The fd is closed when the
-    /// call returns (dup it). Called while create still waits for init's "ready", so a listener
-    /// that must answer init's own notified calls has to start answering before it returns.
+    /// CVE-2019-5736 for a runtime binary that may be writable: re-executes the runtime from a protected
+    /// copy (returns only if it already is one). Create calls it before any side effect, unless the
+    /// container can use the sealed exec stub instead (docs/adr/0013). Null: the caller already did it.
     /// </summary>
-    public Action<int, int>? OnSeccompFd { get; init; }
+    public Action? ProtectExe { get; init; }
 }
 
 /// <summary>`create`: validate, plan, then set up the container and leave its init blocked on the exec fifo.</summary>
@@ -79,6 +78,7 @@ public static class Create
         if (!plan.Terminal && o.ConsoleSocket is not null)
             throw new RuntimeError("--console-socket was given but process.terminal is false");
 
+        int stubFd = ChooseExeProtection(plan, o);
         Logging.Timing.Mark("planned");
         store.CreateDir(id);
         ICgroupManager? cgroup = null;
@@ -99,7 +99,7 @@ public static class Create
             cgroup?.Apply(resources);
             Logging.Timing.Mark("cgroup ready");
 
-            var host = new Host(store, record, spec) { OnSeccompFd = o.OnSeccompFd };
+            var host = new Host(store, record, spec);
             plan.FifoFd = Fd.Open(store.FifoPath(id), Consts.O_RDWR);
             plan.ReaperStatusFd = o.ReaperStatusFd;
             plan.InitProcess = o.InitProcess;
@@ -108,12 +108,15 @@ public static class Create
                 plan.ConsoleSocketFd = Berth.Linux.Sockets.UnixSocket.Connect(o.ConsoleSocket, "console socket");
             else if (plan.Terminal)
                 (o.ConsoleReceiveFd, plan.ConsoleSocketFd) = Fd.SocketPair();
+            plan.ExecStubFd = stubFd;
             int pid;
             try { pid = Launcher.Launch(plan, cgroup, host); }
             finally
             {
                 Fd.Close(plan.FifoFd);
                 Fd.Close(plan.ConsoleSocketFd);
+                Fd.Close(stubFd);
+                stubFd = -1;
             }
             Logging.Timing.Mark("init ready");
             record.InitPid = pid;
@@ -125,6 +128,7 @@ public static class Create
         }
         catch (Exception e)
         {
+            Fd.Close(stubFd);
             Fd.Close(o.ConsoleReceiveFd);
             o.ConsoleReceiveFd = -1;
             try { cgroup?.Destroy(); } catch (Exception ce) { Logging.Log.Warn($"cleanup: {ce.Message}"); }
@@ -133,6 +137,26 @@ public static class Create
             if (e is LinuxException or CgroupException or IOException or SpecException) throw new RuntimeError(e.Message);
             throw;
         }
+    }
+
+    /// <summary>
+    /// CVE-2019-5736: the sealed exec stub when the plan allows it (its fd, for init), else the re-exec
+    /// of <see cref="CreateOptions.ProtectExe"/> (-1). Runs before any side effect: the re-exec starts over.
+    /// </summary>
+    private static int ChooseExeProtection(InitPlan plan, CreateOptions o)
+    {
+        if (o.ProtectExe is null || SealedExe.IsProtected()) return -1;
+        plan.ReaperStatusFd = o.ReaperStatusFd;
+        plan.InitProcess = o.InitProcess;
+        var why = ExecStubPolicy.Refusal(plan, ExecStubPolicy.RuntimeFiltered());
+        if (why is null)
+        {
+            try { return ExecStub.CreateSealed(); }
+            catch (LinuxException e) { why = e.Message; }
+        }
+        Logging.Log.Debug($"re-executing from a protected copy of the runtime (no exec stub: {why})");
+        o.ProtectExe();
+        return -1;
     }
 
     private sealed class Host(StateStore store, ContainerRecord record, Oci.Runtime.Spec spec) : Launcher.IHost
@@ -147,13 +171,8 @@ public static class Create
             return (StateJson(c, "creating"), StateJson(c, "created"));
         }
 
-        public Action<int, int>? OnSeccompFd { get; init; }
-
-        public void SendSeccompFd(int pid, int notifyFd)
-        {
-            if (OnSeccompFd is not null) OnSeccompFd(pid, notifyFd);
-            else SendToListener(spec, new Container(store, record), pid, notifyFd, "creating");
-        }
+        public void SendSeccompFd(int pid, int notifyFd) =>
+            SendToListener(spec, new Container(store, record), pid, notifyFd, "creating");
 
         public void RunRuntimeHooks()
         {

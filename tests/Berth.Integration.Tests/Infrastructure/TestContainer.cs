@@ -160,8 +160,17 @@ public sealed class TestContainer : IDisposable
     public void SaveConfig()
     {
         if (_rawConfig) return;
-        File.WriteAllText(ConfigPath, Config.ToJsonString(s_indented));
+        // Every runtime call saves: a `state` poll must not truncate config.json under a `run` that
+        // is reading it, so write only changes, and atomically.
+        string json = Config.ToJsonString(s_indented);
+        if (json == _savedConfig && File.Exists(ConfigPath)) return;
+        string tmp = ConfigPath + ".tmp";
+        File.WriteAllText(tmp, json);
+        File.Move(tmp, ConfigPath, overwrite: true);
+        _savedConfig = json;
     }
+
+    private string? _savedConfig;
 
     // ---------------------------------------------------------------- runtime invocations
 
