@@ -10,7 +10,7 @@ namespace Berth.Integration.Tests;
 /// `berth sandbox run`, the security half of issue 7: the built-in seccomp allowlist, the
 /// supervisor's audit log, --on-violation log|deny|kill|quarantine, --seccomp FILE, and the
 /// hostile-program battery (probes/hostile.c, compiled once with gcc -static). Every run must end
-/// with the right verdict and nothing left behind (<see cref="SandboxTests.AssertNothingLeft"/>).
+/// with the right verdict and nothing left behind (<see cref="AssertNothingLeft"/>).
 /// </summary>
 public sealed class SandboxSecurityTests(TestEnvironment env) : IntegrationTest(env)
 {
@@ -57,13 +57,34 @@ public sealed class SandboxSecurityTests(TestEnvironment env) : IntegrationTest(
         Directory.CreateDirectory(Scratch);
         var meta = Path.Combine(Scratch, marker + ".meta");
         // The marker rides as the last argument where the program ignores it, so leak checks can find its processes.
-        var r = ProcessRunner.Run(Berth, ["sandbox", "run", "--box", box ?? Box(), "--meta", meta, .. options, "--", .. command, marker], Scratch, prelude: prelude);
+        var r = ProcessRunner.Run(Berth, ["sandbox", "run", "--box", box ?? Box(), "--meta", meta, .. options, "--", .. command, marker], Scratch,
+            prelude: $"export BERTH_SANDBOX_TAG={marker}" + (prelude is null ? "" : "\n" + prelude));
         Assert.False(r.TimedOut, r.ToString());
         Assert.True(File.Exists(meta), r.ToString());
         var json = JsonDocument.Parse(File.ReadAllText(meta)).RootElement;
         if (!allowXX) Assert.True(Status(json) != "XX", json.ToString());
-        SandboxTests.AssertNothingLeft(marker);
+        AssertNothingLeft(marker);
         return (json, r);
+    }
+
+    /// <summary>
+    /// Nothing of this run's jail is left: its ids carry the marker (BERTH_SANDBOX_TAG), so other
+    /// sandboxes running on the machine at the same time do not count. Run dir, cgroups, mounts, processes.
+    /// </summary>
+    private static void AssertNothingLeft(string marker)
+    {
+        var runs = "/run/berth/sandbox/runs";
+        if (Directory.Exists(runs)) Assert.Empty(Directory.GetFileSystemEntries(runs, $"*{marker}*"));
+        foreach (var h in Directory.GetDirectories("/sys/fs/cgroup"))
+            foreach (var d in Directory.EnumerateDirectories(h, $"sandbox-{marker}*", new EnumerationOptions { RecurseSubdirectories = true, MaxRecursionDepth = 3 }))
+                Assert.Fail($"cgroup left: {d}");
+        Assert.DoesNotContain(marker, File.ReadAllText("/proc/self/mountinfo"));
+        foreach (var p in Directory.GetDirectories("/proc").Select(Path.GetFileName).Where(n => n!.All(char.IsAsciiDigit)))
+        {
+            string cmdline;
+            try { cmdline = File.ReadAllText($"/proc/{p}/cmdline"); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { continue; }
+            Assert.DoesNotContain(marker, cmdline);
+        }
     }
 
     private (JsonElement Meta, ProcResult Result) Hostile(string mode, params string[] options) =>
@@ -386,6 +407,37 @@ public sealed class SandboxSecurityTests(TestEnvironment env) : IntegrationTest(
         var incident = JsonDocument.Parse(File.ReadAllText(Path.Combine(evidence, "incident.json"))).RootElement;
         Assert.True(incident.GetProperty("caller_box_unchanged").GetBoolean());
         Assert.Contains("./loot", File.ReadAllText(Path.Combine(evidence, "box.sha256")));
+    }
+
+    /// <summary>`sandbox batch` jobs go through the same path: the profile, the modes and quarantine per job line.</summary>
+    [Fact]
+    public void Batch_jobs_get_the_same_security_verdicts()
+    {
+        var marker = "bt-sbsec-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6));
+        var audit = NewPath("batch-audit");
+        var evidence = NewPath("batch-evidence");
+        string Line(string extra, params string[] command) =>
+            "{\"command\":" + JsonSerializer.Serialize(command.Append(marker)) + ",\"box\":" + JsonSerializer.Serialize(Box()) + extra + "}";
+        var file = NewPath("batch") + ".jsonl";
+        File.WriteAllLines(file, [
+            Line(",\"audit\":" + JsonSerializer.Serialize(audit), "/box/hostile", "ptrace"),
+            Line(",\"on-violation\":\"deny\"", "/box/hostile", "mount"),
+            Line(",\"stdin\":\"in.txt\"", "/box/sum"),
+            Line(",\"on-violation\":\"quarantine\",\"evidence\":" + JsonSerializer.Serialize(evidence), "/box/hostile", "bpf"),
+            Line("", "/box/hostile", "threads"),
+        ]);
+        var r = ProcessRunner.Run(Berth, ["sandbox", "batch", file, "--parallel", "2"], Scratch, TimeSpan.FromSeconds(60),
+            prelude: $"export BERTH_SANDBOX_TAG={marker}");
+        Assert.False(r.TimedOut, r.ToString());
+        var results = r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToList();
+        Assert.Equal(["SV", "OK", "OK", "SV", "OK"], results.Select(Status));
+        Assert.Equal("ptrace", results[0].GetProperty("violation").GetProperty("syscall").GetString());
+        Assert.Equal("deny", results[1].GetProperty("violation").GetProperty("action").GetString());
+        Assert.Equal(0, results[2].GetProperty("violations").GetInt32());
+        Assert.Equal("bpf", results[3].GetProperty("violation").GetProperty("syscall").GetString());
+        Assert.Contains("ptrace", File.ReadAllText(audit));
+        Assert.True(File.Exists(Path.Combine(evidence, "incident.json")));
+        AssertNothingLeft(marker);
     }
 
     [Fact]

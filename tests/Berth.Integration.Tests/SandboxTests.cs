@@ -30,7 +30,7 @@ public sealed class SandboxTests(TestEnvironment env) : IntegrationTest(env)
         return (json, r);
     }
 
-    internal static void AssertNothingLeft(string marker)
+    private static void AssertNothingLeft(string marker)
     {
         foreach (var sub in new[] { "state", "runs" })
         {
