@@ -13,6 +13,8 @@ public static class Program
 
     public static int Main(string[] args)
     {
+        // The container monitor (docs/adr/0009) first: it touches nothing else of the binary.
+        if (args.Length > 0 && args[0] == "__monitor") return Berth.Engine.Monitor.ContainerMonitor.Main(args);
         Berth.Runtime.Logging.Timing.Mark("main");
         var self = Path.GetFileName(Environment.GetCommandLineArgs()[0]);
         if (self.EndsWith("-runtime", StringComparison.Ordinal) || self == "runc")
@@ -47,6 +49,9 @@ public static class Program
 
             Runtime commands: create, start, run, state, kill, delete, list, spec (berth runtime --help)
             Container commands: run [--rm] [-d] [-it] [--name N] [-e K=V] [-w DIR] [-u USER] [--network none|host] IMAGE [CMD...], ps [-a], rm [-f]
+            Detached:         run -d [--restart P] [--log-opt max-size=S] IMAGE, create, start, restart, logs [-f] [--tail N] [-t], wait
+            Files and volumes: run -v SRC:DST[:ro] --mount type=bind|volume|tmpfs,... --tmpfs DST, cp, diff, export, commit,
+                              rename, container prune, volume create|ls|rm|inspect|prune
             Sandbox:          sandbox run [--box DIR] [--time S] [--wall-time S] [--memory M] ... -- PROGRAM ARGS (berth sandbox --help)
             Image commands:   load -i FILE, save -o FILE IMAGE..., images, image inspect|history|prune|default|unpack, tag, rmi
             """);

@@ -85,7 +85,7 @@ public sealed class EngineRunTests(TestEnvironment env) : IntegrationTest(env)
             var started = DateTime.UtcNow;
             Assert.True(Engine(storage, "stop", "-t", "1", "web").Succeeded);
             Assert.InRange((DateTime.UtcNow - started).TotalSeconds, 0.9, 8);
-            Assert.Contains(Lines(Engine(storage, "ps", "-a").Stdout), l => l.EndsWith("web", StringComparison.Ordinal) && l.Contains("stopped"));
+            Assert.Contains(Lines(Engine(storage, "ps", "-a").Stdout), l => l.EndsWith("web", StringComparison.Ordinal) && l.Contains("exited"));
             Assert.NotEqual(0, Engine(storage, "exec", "web", "true").ExitCode);
             Assert.True(Engine(storage, "rm", "web").Succeeded);
             Assert.Empty(Directory.GetDirectories(Path.Combine(storage, "containers")));

@@ -193,7 +193,7 @@ public sealed class SecurityTests(TestEnvironment env, ITestOutputHelper log) : 
 
     /// <summary>
     /// With a new pid namespace, create does not re-execute the runtime: the created init is the
-    /// sealed exec stub (docs/adr/0009) from the moment any other process could see it. Even host root
+    /// sealed exec stub (docs/adr/0013) from the moment any other process could see it. Even host root
     /// cannot write it, neither while it waits for start nor through an fd kept past the program's exec.
     /// </summary>
     [Fact]

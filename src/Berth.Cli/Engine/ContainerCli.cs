@@ -7,7 +7,8 @@ namespace Berth.Cli.Engine;
 /// <summary>The engine's container commands (first slice of issue 6): run, ps, rm.</summary>
 public static class ContainerCli
 {
-    public static readonly HashSet<string> Commands = ["run", "ps", "rm", "exec", "stop", "kill", "inspect", "container", "top", "stats"];
+    public static readonly HashSet<string> Commands = ["run", "ps", "rm", "exec", "stop", "kill", "inspect", "container", "top", "stats",
+        "create", "start", "restart", "logs", "wait", "__start", "__exited", "port", .. FilesCli.Commands];
 
     public static int Dispatch(string[] args, string? storage)
     {
@@ -18,6 +19,13 @@ public static class ContainerCli
             return cmd switch
             {
                 "run" => Run(rest, storage),
+                "create" => Run(rest, storage, create: true),
+                "start" => MonitorCli.Start(rest, Service(storage)),
+                "restart" => MonitorCli.Restart(rest, Service(storage)),
+                "logs" => MonitorCli.Logs(rest, Service(storage)),
+                "wait" => MonitorCli.Wait(rest, Service(storage)),
+                "__start" => MonitorCli.StartHelper(rest, Service(storage)),
+                "__exited" => MonitorCli.ExitedHelper(rest, Service(storage)),
                 "ps" => Ps(rest, storage),
                 "rm" => Rm(rest, storage),
                 "exec" => Exec(rest, storage),
@@ -25,6 +33,10 @@ public static class ContainerCli
                 "kill" => KillCmd(rest, storage),
                 "top" when rest.Count == 1 => Print(Service(storage).Top(rest[0])),
                 "stats" => StatsCmd(rest, storage),
+                "port" => PortCmd(rest, storage),
+                _ when FilesCli.Commands.Contains(cmd) => FilesCli.Dispatch(cmd, rest, Service(storage)),
+                "container" when rest.Count > 0 && (rest[0] == "prune" || FilesCli.Commands.Contains(rest[0])) =>
+                    FilesCli.Dispatch(rest[0], rest.Skip(1).ToList(), Service(storage)),
                 "inspect" or "container" when cmd == "inspect" || (rest.Count > 0 && rest[0] == "inspect") =>
                     InspectCmd(cmd == "inspect" ? rest : rest.Skip(1).ToList(), storage),
                 _ => throw new UsageError($"unknown command \"{cmd}\""),
@@ -44,14 +56,17 @@ public static class ContainerCli
         return new ContainerService(new ImageStore(root), new EngineStore(root));
     }
 
-    private static int Run(List<string> rest, string? storage)
+    private static int Run(List<string> rest, string? storage, bool create = false)
     {
         var p = new ArgParser()
             .Option("name").Option("workdir|w").Option("user|u").Option("entrypoint").Option("hostname|h")
             .Option("network|net").Option("memory|m").Option("memory-swap").Option("pids-limit").Option("cpu-shares|c")
             .Option("cpus").Option("cpuset-cpus").Multi("sysctl").Multi("env|e").Multi("cap-add").Multi("cap-drop").Multi("security-opt")
+            .Multi("publish|p").Multi("add-host").Multi("dns")
             .Flag("rm").Flag("init").Flag("detach|d").Flag("tty|t").Flag("interactive|i").Flag("read-only").Flag("privileged")
             .Flag("it").Flag("ti")
+            .Option("restart").Multi("log-opt").Option("stop-signal").Option("stop-timeout")
+            .Multi("volume|v").Multi("mount").Multi("tmpfs").Multi("env-file").Multi("ulimit").Multi("device").Multi("label|l").Option("platform")
             .Parse(rest);
         if (p.Positional.Count == 0) throw new UsageError("berth run needs an image (e.g. berth.local/busybox)");
         string? seccomp = null;
@@ -74,12 +89,12 @@ public static class ContainerCli
             Detach = p.Has("detach"),
             Tty = tty,
             Interactive = p.Has("interactive") || p.Has("it") || p.Has("ti"),
-            Env = p.All("env"),
+            Env = [.. RunCliExtras.EnvFiles(p.All("env-file")), .. p.All("env")],
             Workdir = p.Get("workdir"),
             User = p.Get("user"),
             Entrypoint = p.Get("entrypoint") is { } ep ? (ep.Length == 0 ? [] : [ep]) : null,
             Hostname = p.Get("hostname"),
-            Network = p.Get("network") ?? "none",
+            Network = p.Get("network") ?? "bridge",
             ReadOnly = p.Has("read-only"),
             Init = p.Has("init"),
             Privileged = p.Has("privileged"),
@@ -92,8 +107,28 @@ public static class ContainerCli
             CpuShares = p.Get("cpu-shares") is { } cs ? (ulong.TryParse(cs, out var sh) ? sh : throw new UsageError($"--cpu-shares \"{cs}\": not a number")) : null,
             Cpus = p.Get("cpus") is { } cp ? (double.TryParse(cp, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var d) ? d : throw new UsageError($"--cpus \"{cp}\": not a number")) : null,
             CpusetCpus = p.Get("cpuset-cpus"),
+            Publish = p.All("publish"),
+            AddHost = p.All("add-host"),
+            Dns = p.All("dns"),
+            Mounts = RunCliExtras.Mounts(p),
+            Ulimits = p.All("ulimit").Select(RunFlags.ParseUlimit).ToList(),
+            Devices = p.All("device").Select(RunFlags.ParseDevice).ToList(),
+            Labels = p.All("label").Select(RunFlags.ParseLabel).GroupBy(kv => kv.Key).ToDictionary(g => g.Key, g => g.Last().Value),
+            Platform = p.Get("platform"),
             Sysctls = p.All("sysctl").Select(x => x.Split('=', 2)).ToDictionary(a => a[0], a => a.Length > 1 ? a[1] : throw new UsageError($"--sysctl {a[0]}: expected KEY=VALUE")),
+            CreateOnly = create,
+            RestartPolicy = p.Get("restart") is { } rp ? Checked(() => Berth.Engine.Monitor.RestartPolicy.Parse(rp).ToString()) : "no",
+            Log = Checked(() => Berth.Engine.Monitor.LogOptions.Parse(p.All("log-opt"))),
+            StopSignal = p.Get("stop-signal"),
+            StopTimeout = p.Get("stop-timeout") is null ? null : p.GetInt("stop-timeout", 10),
         });
+    }
+
+    /// <summary>A flag value's parse error as a usage error (it names the flag).</summary>
+    private static T Checked<T>(Func<T> parse)
+    {
+        try { return parse(); }
+        catch (ArgumentException e) { throw new UsageError(e.Message); }
     }
 
     private static int Exec(List<string> rest, string? storage)
@@ -124,7 +159,8 @@ public static class ContainerCli
         var svc = Service(storage);
         foreach (var r in p.Positional)
         {
-            svc.Stop(r, signal, grace);
+            var c = svc.Find(r); // the container's --stop-signal/--stop-timeout (or the image's StopSignal) unless given here
+            svc.Stop(r, p.Get("signal") is null ? svc.StopSignalOf(c) : signal, p.Get("time") is null ? svc.StopTimeoutOf(c) : grace);
             Console.WriteLine(r);
         }
         return 0;
@@ -152,6 +188,15 @@ public static class ContainerCli
         if (!p.Has("no-stream")) throw new UsageError("berth stats streams with the container monitor, not built yet: use --no-stream");
         if (p.Positional.Count == 0) throw new UsageError("berth stats needs a container name or id");
         Service(storage).Stats(p.Positional, Console.Out);
+        return 0;
+    }
+
+    /// <summary>`berth port NAME`: one line per published port (80/tcp -> 0.0.0.0:8080).</summary>
+    private static int PortCmd(List<string> rest, string? storage)
+    {
+        var p = new ArgParser().Parse(rest, stopAtPositional: false);
+        if (p.Positional.Count != 1) throw new UsageError("berth port needs one container name or id");
+        foreach (var line in Service(storage).Ports(p.Positional[0])) Console.WriteLine(line);
         return 0;
     }
 

@@ -10,11 +10,14 @@ public static class SandboxCli
     private const string Usage =
         "usage: berth sandbox run [--box DIR] [--dir SRC[:DST][:rw]]... [--time SEC] [--wall-time SEC] [--memory SIZE]\n" +
         "         [--processes N] [--fsize KB] [--open-files N] [--stack SIZE] [--stdin F] [--stdout F] [--stderr F]\n" +
-        "         [--meta FILE] [--meta-format json|isolate] [--net] [--keep-output] [--box-size SIZE] -- PROGRAM ARGS...";
+        "         [--meta FILE] [--meta-format json|isolate] [--net] [--keep-output] [--box-size SIZE] -- PROGRAM ARGS...\n" +
+        "       berth sandbox batch JOBS.jsonl|- [--parallel N]";
 
     /// <summary>Exit status: 0 verdict OK, 1 another verdict, 2 internal error (XX) or bad usage, as isolate.</summary>
     public static int Dispatch(string[] args)
     {
+        if (args.Length > 0 && args[0] == "batch") return Batch(args[1..]);
+        if (args.Length > 0 && args[0] == SandboxBatch.WorkerCommand) return SandboxBatch.Work();
         if (args.Length == 0 || args[0] != "run")
         {
             Console.Error.WriteLine(Usage);
@@ -80,6 +83,60 @@ public static class SandboxCli
         }
         if (v.Status == "XX") Console.Error.WriteLine($"berth: sandbox: {v.Message}");
         return v.Status switch { "OK" => 0, "XX" => 2, _ => 1 };
+    }
+
+    /// <summary>
+    /// `berth sandbox batch FILE|- [--parallel N]`: one job per line (docs/sandbox.md), one result per
+    /// line on stdout in input order. Exit 0: every job has a verdict other than XX; 1: some XX; 2: usage or interrupted.
+    /// </summary>
+    private static int Batch(string[] args)
+    {
+        string file;
+        int parallel;
+        try
+        {
+            // Options before or after the file (ArgParser stops at the first positional, as run's program needs).
+            var files = new List<string>();
+            var opts = new List<string>();
+            for (int i = 0; i < args.Length; i++)
+            {
+                if (args[i] == "--parallel" && i + 1 < args.Length) { opts.Add(args[i]); opts.Add(args[++i]); }
+                else if (args[i].StartsWith("--parallel=", StringComparison.Ordinal) || (args[i].StartsWith('-') && args[i] != "-")) opts.Add(args[i]);
+                else files.Add(args[i]);
+            }
+            var p = new ArgParser().Option("parallel").Parse([.. opts]);
+            if (files.Count != 1) throw new UsageError("sandbox batch needs one JOBS file (or - for stdin)\n" + Usage);
+            file = files[0];
+            parallel = (int)(Count(p, "parallel") ?? Environment.ProcessorCount);
+            if (parallel > 1024) throw new UsageError($"--parallel {parallel}: at most 1024");
+        }
+        catch (UsageError e)
+        {
+            Console.Error.WriteLine($"berth: {e.Message}");
+            return 2;
+        }
+        // Workers are started from this process's protected copy (CVE-2019-5736): re-exec once, here.
+        Berth.Linux.Processes.SealedExe.Reexec(Environment.GetCommandLineArgs());
+        List<string> lines;
+        try { lines = file == "-" ? ReadAll(Console.In) : [.. File.ReadLines(file)]; }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"berth: sandbox batch: {file}: {e.Message}");
+            return 2;
+        }
+        try { return SandboxBatch.Coordinate(lines, Console.Out, parallel); }
+        catch (EngineError e)
+        {
+            Console.Error.WriteLine($"berth: sandbox batch: {e.Message}");
+            return 2;
+        }
+    }
+
+    private static List<string> ReadAll(TextReader r)
+    {
+        var list = new List<string>();
+        while (r.ReadLine() is { } l) list.Add(l);
+        return list;
     }
 
     private static double? Seconds(ArgParser p, string name)

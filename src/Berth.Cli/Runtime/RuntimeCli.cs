@@ -144,7 +144,7 @@ public static class RuntimeCli
         var id = OneId(p.Positional, run ? "run" : "create");
         if (!Berth.Linux.Processes.SealedExe.WasReexecuted) Berth.Linux.Cgroups.MigrationWarmup.Kick();
         // The init will sit in the container's pid namespace: create protects the binary
-        // (CVE-2019-5736) with the sealed exec stub, or re-executes from a sealed copy (docs/adr/0009).
+        // (CVE-2019-5736) with the sealed exec stub, or re-executes from a sealed copy (docs/adr/0013).
         var argv = Environment.GetCommandLineArgs();
         var o = new CreateOptions
         {

@@ -5,6 +5,7 @@ using Berth.Images;
 using Berth.Images.Archives;
 using Berth.Images.Content;
 using Berth.Images.Store;
+using Berth.Engine.Network;
 using Berth.Linux.Files;
 using Berth.Linux.Interop;
 using Berth.Oci;
@@ -18,19 +19,27 @@ namespace Berth.Engine.Containers;
 /// `berth run / ps / rm`: an image's layers as a read-only overlay below a per-container upper
 /// dir, an OCI config made from the image config, and berth's runtime run in-process.
 /// </summary>
-public sealed class ContainerService(ImageStore images, EngineStore store)
+public sealed partial class ContainerService(ImageStore images, EngineStore store)
 {
     private readonly StateStore _runtime = new(EngineStore.RuntimeRoot);
+    private readonly Volumes.VolumeStore _volumes = new(Path.GetDirectoryName(store.Root)!);
 
     public int Run(RunOptions o)
     {
-        if (o.Detach && o.Remove) throw new EngineError("--rm with --detach needs the container monitor, which is not built yet");
         if (o.Name is not null && store.List().Any(c => c.Name == o.Name))
             throw new EngineError($"the container name \"{o.Name}\" is already in use");
+        // Network flags are checked before anything exists, so a typo leaves nothing behind.
+        var netMode = NetworkMode.Parse(o.Network);
+        var ports = o.Publish.Select(PortMapping.Parse).ToList();
+        var addHosts = o.AddHost.Select(EtcFiles.ParseAddHost).ToList();
+        var dns = o.Dns.Select(EtcFiles.ParseDns).ToList();
+        if (ports.Count > 0 && netMode.Kind != NetworkKind.Bridge)
+            throw new EngineError($"-p {o.Publish[0]}: publishing ports needs --network bridge, not {netMode}");
         // The shared store lock keeps `image prune` out until the container's record names its layers.
         using var storeLock = images.LockShared();
         Berth.Runtime.Logging.Timing.Mark("engine: resolve image");
         var img = ResolveImage(o.Image);
+        RunExtras.CheckPlatform(img, o.Platform);
         images.EnsureLayers(img);
         var manifest = images.ReadManifest(img);
         var config = images.ReadConfig(manifest);
@@ -44,16 +53,22 @@ public sealed class ContainerService(ImageStore images, EngineStore store)
             Id = id, Name = o.Name ?? id[..12], Image = o.Image, ImageId = img.Id, Created = DateTime.UtcNow, AutoRemove = o.Remove,
             Layers = [.. config.Rootfs.DiffIds],
         };
+        RecordMonitorOptions(meta, o, config);
+        var createdVolumes = new List<string>();
         try
         {
             var lowers = config.Rootfs.DiffIds.AsEnumerable().Reverse().Select(d => images.Layers.PathOf(Digest.Parse(d))).ToList();
             Overlay.Mount(lowers, store.Upper(id), store.Work(id), store.Merged(id));
             Berth.Runtime.Logging.Timing.Mark("engine: overlay mounted");
             var hostname = o.Hostname ?? id[..12];
-            var files = new SpecFromImage.Files(Path.Combine(dir, "hostname"), Path.Combine(dir, "hosts"));
+            var net = ContainerNetwork.Setup(id, dir, netMode, ports, ResolveNetworkTarget);
+            var files = ContainerNetwork.WriteEtcFiles(dir, hostname, meta.Name, net, addHosts, dns,
+                netMode.Kind == NetworkKind.Container ? ResolveNetworkTarget(netMode.Target!).Dir : null);
             File.WriteAllText(files.Hostname, hostname + "\n");
-            File.WriteAllText(files.Hosts, $"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n");
-            var spec = SpecFromImage.Build(config, o, store.Merged(id), hostname, files, n => LookupUser(store.Merged(id), n));
+            var spec = SpecFromImage.Build(config, o, store.Merged(id), hostname, files, n => LookupUser(store.Merged(id), n), net.Netns);
+            var mountRequests = RunExtras.WithImageVolumes(config, o.Mounts);
+            using var volumeLock = mountRequests.Count > 0 ? _volumes.LockShared() : null;
+            RunExtras.Apply(spec, o, RunExtras.ResolveMounts(mountRequests, _volumes, store.Merged(id), createdVolumes));
             Berth.Runtime.Logging.Timing.Mark("engine: spec built");
             meta.Command = string.Join(' ', spec.Process!.Args!);
             File.WriteAllText(Path.Combine(dir, "config.json"), JsonSerializer.Serialize(spec, OciJson.Indented.Spec));
@@ -63,10 +78,12 @@ public sealed class ContainerService(ImageStore images, EngineStore store)
         catch
         {
             Cleanup(id);
+            RemoveVolumes(createdVolumes);
             throw;
         }
 
         storeLock.Dispose();
+        if (o.Detach || o.CreateOnly) return CreatedOrDetached(meta, o);
         int code;
         try
         {
@@ -76,6 +93,7 @@ public sealed class ContainerService(ImageStore images, EngineStore store)
         catch
         {
             Cleanup(id);
+            RemoveVolumes(createdVolumes);
             throw;
         }
         if (o.Detach)
@@ -85,7 +103,9 @@ public sealed class ContainerService(ImageStore images, EngineStore store)
         }
         if (o.Remove)
         {
+            var anonymous = AnonymousVolumes(id);
             Cleanup(id);
+            RemoveVolumes(anonymous);
             Berth.Runtime.Logging.Timing.Mark("engine: cleaned up");
         }
         else
@@ -93,9 +113,29 @@ public sealed class ContainerService(ImageStore images, EngineStore store)
             meta.ExitCode = code;
             store.Save(meta);
             Overlay.Unmount(store.Merged(id));
+            ContainerNetwork.Teardown(store, id);
         }
         return code;
     }
+
+    /// <summary>container:NAME for --network: its id, directory and the pid of its init (0 if not running).</summary>
+    private (string Id, string Dir, int Pid) ResolveNetworkTarget(string reference)
+    {
+        EngineContainer t;
+        try { t = store.Find(reference); }
+        catch (EngineError e) { throw new EngineError($"--network container:{reference}: {e.Message}"); }
+        int pid = 0;
+        if (_runtime.Exists(t.Id))
+        {
+            var rc = Container.Load(_runtime, t.Id);
+            if (rc.Status() is "running" or "paused" or "created") pid = rc.Record.InitPid;
+        }
+        return (t.Id, store.Dir(t.Id), pid);
+    }
+
+    /// <summary>`berth port`: the container's published ports, docker's way (80/tcp -> 0.0.0.0:8080).</summary>
+    public IEnumerable<string> Ports(string reference) =>
+        (NetworkRecord.Load(store.Dir(store.Find(reference).Id))?.Ports ?? []).Select(p => p.ToString());
 
     private ImageRecord ResolveImage(string reference)
     {
@@ -119,9 +159,10 @@ public sealed class ContainerService(ImageStore images, EngineStore store)
     public void Stop(string reference, int signal, TimeSpan grace)
     {
         var c = store.Find(reference);
-        if (!_runtime.Exists(c.Id)) return; // already stopped
+        MarkStoppedByUser(c);
+        if (!_runtime.Exists(c.Id)) { WaitForMonitor(c, grace + TimeSpan.FromSeconds(5)); return; } // already stopped (or between restarts)
         var rc = Container.Load(_runtime, c.Id);
-        if (rc.Status() is "stopped") return;
+        if (rc.Status() is "stopped") { WaitForMonitor(c, grace + TimeSpan.FromSeconds(5)); return; }
         if (rc.Status() == "paused") Berth.Runtime.Lifecycle.Pause.Resume(_runtime, c.Id);
         Kill.Execute(_runtime, c.Id, signal, all: false);
         var deadline = DateTime.UtcNow + grace;
@@ -132,6 +173,7 @@ public sealed class ContainerService(ImageStore images, EngineStore store)
             var hard = DateTime.UtcNow.AddSeconds(5);
             while (DateTime.UtcNow < hard && rc.InitAlive()) Thread.Sleep(20);
         }
+        WaitForMonitor(c, TimeSpan.FromSeconds(10));
     }
 
     /// <summary>`berth kill`: one signal to the container's main process.</summary>
@@ -139,6 +181,7 @@ public sealed class ContainerService(ImageStore images, EngineStore store)
     {
         var c = store.Find(reference);
         if (!_runtime.Exists(c.Id)) throw new EngineError($"container {c.Name} is not running");
+        MarkStoppedByUser(c);
         Kill.Execute(_runtime, c.Id, signal, all: false);
     }
 
@@ -181,14 +224,20 @@ public sealed class ContainerService(ImageStore images, EngineStore store)
                 try { status = Container.Load(_runtime, c.Id).Status(); }
                 catch (RuntimeError) { status = "unknown"; }
             }
-            else status = c.ExitCode is { } code ? $"exited ({code})" : "exited";
-            if (all || status is "running" or "paused" or "created") yield return (c, status);
+            else if (c.Restarting && MonitorAlive(c)) status = "restarting";
+            else status = c.ExitCode is { } code ? $"exited ({code})" : c.StartedAt is null && c.MonitorPid == 0 && c.ExitCode is null ? "created" : "exited";
+            if (all || status is "running" or "paused" or "restarting" || (status == "created" && _runtime.Exists(c.Id))) yield return (c, status);
         }
     }
 
     public void Remove(string reference, bool force)
     {
         var c = store.Find(reference);
+        if (MonitorAlive(c))
+        {
+            if (!force) throw new EngineError($"container {c.Name} is running: stop it first or use --force");
+            StopMonitored(c);
+        }
         if (_runtime.Exists(c.Id))
         {
             var status = Container.Load(_runtime, c.Id).Status();
@@ -202,6 +251,7 @@ public sealed class ContainerService(ImageStore images, EngineStore store)
     /// <summary>Unmounts the rootfs and removes the container's directory; never deletes through a live mount.</summary>
     private void Cleanup(string id)
     {
+        using var network = ContainerNetwork.BeginTeardown(store, id);
         var merged = store.Merged(id);
         Overlay.Unmount(merged);
         if (Overlay.IsMounted(merged)) throw new EngineError($"{merged} is still mounted; not removing the container's files");

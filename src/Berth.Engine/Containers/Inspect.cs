@@ -32,6 +32,8 @@ public static class Inspect
             status = rc.Status() switch { "stopped" => "exited", var s => s };
             pid = status is "running" or "paused" or "created" ? rc.Record.InitPid : 0;
         }
+        else if (c.Restarting && ContainerService.MonitorAlive(c)) status = "restarting";
+        else if (c.StartedAt is null && c.ExitCode is null) status = "created";
         var args = spec?.Process?.Args ?? [];
         w.WriteStartObject();
         w.WriteString("Id", c.Id);
@@ -44,6 +46,30 @@ public static class Inspect
         w.WriteBoolean("Paused", status == "paused");
         w.WriteNumber("Pid", pid);
         w.WriteNumber("ExitCode", c.ExitCode ?? 0);
+        w.WriteBoolean("Restarting", status == "restarting");
+        w.WriteBoolean("OOMKilled", c.OomKilled);
+        w.WriteBoolean("Dead", false);
+        w.WriteString("StartedAt", Time(c.StartedAt));
+        w.WriteString("FinishedAt", Time(c.FinishedAt));
+        w.WriteNumber("RestartCount", c.RestartCount);
+        w.WriteEndObject();
+        w.WriteNumber("RestartCount", c.RestartCount);
+        w.WriteString("LogPath", Path.Combine(store.Dir(c.Id), Monitor.ContainerMonitor.LogFile));
+        w.WriteStartObject("HostConfig");
+        w.WriteStartObject("RestartPolicy");
+        var policy = Monitor.RestartPolicy.Parse(c.RestartPolicy);
+        w.WriteString("Name", policy.Name);
+        w.WriteNumber("MaximumRetryCount", policy.MaxRetries);
+        w.WriteEndObject();
+        w.WriteBoolean("AutoRemove", c.AutoRemove);
+        w.WriteStartObject("LogConfig");
+        w.WriteString("Type", "json-file");
+        w.WriteStartObject("Config");
+        var log = c.LogMaxSize > 0 ? new Monitor.LogOptions(c.LogMaxSize, Math.Max(1, c.LogMaxFile)) : Monitor.LogOptions.Default;
+        w.WriteString("max-size", log.MaxSize.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        w.WriteString("max-file", log.MaxFile.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        w.WriteEndObject();
+        w.WriteEndObject();
         w.WriteEndObject();
         w.WriteString("Image", c.ImageId);
         w.WriteString("Name", "/" + c.Name);
@@ -55,12 +81,32 @@ public static class Inspect
         w.WriteString("Image", c.Image);
         w.WriteString("WorkingDir", spec?.Process?.Cwd ?? "/");
         w.WriteBoolean("Tty", spec?.Process?.Terminal ?? false);
+        w.WriteStartObject("Labels");
+        foreach (var (k, v) in spec?.Annotations ?? [])
+            if (k.StartsWith(RunExtras.LabelPrefix, StringComparison.Ordinal)) w.WriteString(k[RunExtras.LabelPrefix.Length..], v);
+        w.WriteEndObject();
         w.WriteEndObject();
         w.WriteStartArray("Mounts");
+        var volumes = new Volumes.VolumeStore(Path.GetDirectoryName(store.Root)!);
+        foreach (var m in spec?.Mounts?.Where(m => m.Type == "tmpfs" && !DefaultDestinations.Contains(m.Destination)) ?? [])
+        {
+            w.WriteStartObject();
+            w.WriteString("Type", "tmpfs");
+            w.WriteString("Source", "");
+            w.WriteString("Destination", m.Destination);
+            w.WriteBoolean("RW", !(m.Options?.Contains("ro") ?? false));
+            w.WriteEndObject();
+        }
         foreach (var m in spec?.Mounts?.Where(m => m.Type == "bind") ?? [])
         {
             w.WriteStartObject();
-            w.WriteString("Type", "bind");
+            if (volumes.NameOfDataPath(m.Source) is { } volume)
+            {
+                w.WriteString("Type", "volume");
+                w.WriteString("Name", volume);
+                w.WriteString("Driver", "local");
+            }
+            else w.WriteString("Type", "bind");
             w.WriteString("Source", m.Source);
             w.WriteString("Destination", m.Destination);
             w.WriteBoolean("RW", !(m.Options?.Contains("ro") ?? false));
@@ -75,11 +121,15 @@ public static class Inspect
         w.WriteString("MergedDir", store.Merged(c.Id));
         w.WriteEndObject();
         w.WriteEndObject();
-        w.WriteStartObject("NetworkSettings");
-        w.WriteString("IPAddress", "");
-        w.WriteEndObject();
+        Berth.Engine.Network.NetworkInspect.Write(w, store.Dir(c.Id), status is "running" or "paused" or "created");
         w.WriteEndObject();
     }
+
+    /// <summary>docker's form: RFC 3339 with nanoseconds, the zero time when unset.</summary>
+    private static string Time(DateTime? t) =>
+        t is { } v ? v.ToUniversalTime().ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'00Z'", System.Globalization.CultureInfo.InvariantCulture) : "0001-01-01T00:00:00Z";
+    private static readonly HashSet<string> DefaultDestinations =
+        [.. (Berth.Runtime.Spec.DefaultSpec.Create(rootless: false).Mounts ?? []).Select(m => m.Destination)];
 
     private static void WriteArray(Utf8JsonWriter w, string name, IEnumerable<string> items)
     {

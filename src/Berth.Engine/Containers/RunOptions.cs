@@ -15,7 +15,7 @@ public sealed class RunOptions
     public string? User { get; init; }
     public List<string>? Entrypoint { get; init; }
     public string? Hostname { get; init; }
-    /// <summary>none (default in this slice) or host.</summary>
+    /// <summary>none, host, private, bridge or container:NAME (the CLI defaults to bridge).</summary>
     public string Network { get; init; } = "none";
     public bool ReadOnly { get; init; }
     /// <summary>--init: berth's minimal init as PID 1 (signals forwarded, zombies reaped).</summary>
@@ -32,4 +32,28 @@ public sealed class RunOptions
     public double? Cpus { get; init; }
     public string? CpusetCpus { get; init; }
     public Dictionary<string, string> Sysctls { get; init; } = [];
+    // Detached containers and their monitor (docs/adr/0009).
+    /// <summary>`berth create`: prepare the container (rootfs, config, record) and start nothing.</summary>
+    public bool CreateOnly { get; init; }
+    /// <summary>--restart no|on-failure[:N]|always|unless-stopped.</summary>
+    public string RestartPolicy { get; init; } = "no";
+    /// <summary>--log-opt max-size / max-file.</summary>
+    public Monitor.LogOptions Log { get; init; } = Monitor.LogOptions.Default;
+    /// <summary>--stop-signal (else the image's StopSignal, else SIGTERM) and --stop-timeout (else 10 s).</summary>
+    public string? StopSignal { get; init; }
+    public int? StopTimeout { get; init; }
+    /// <summary>-p [IP:]HOSTPORT:CONTAINERPORT[/tcp|/udp] (bridge network only).</summary>
+    public List<string> Publish { get; init; } = [];
+    /// <summary>--add-host NAME:IP lines for /etc/hosts.</summary>
+    public List<string> AddHost { get; init; } = [];
+    /// <summary>--dns IP: replaces the host's nameservers in /etc/resolv.conf.</summary>
+    public List<string> Dns { get; init; } = [];
+    /// <summary>-v, --mount and --tmpfs, parsed (<see cref="Volumes.MountSpec"/>).</summary>
+    public List<Volumes.MountRequest> Mounts { get; init; } = [];
+    /// <summary>--ulimit, parsed (<see cref="RunFlags.ParseUlimit"/>).</summary>
+    public List<Berth.Oci.Runtime.Rlimit> Ulimits { get; init; } = [];
+    public List<DeviceRequest> Devices { get; init; } = [];
+    public Dictionary<string, string> Labels { get; init; } = [];
+    /// <summary>--platform: the image must be this platform (os/arch[/variant]).</summary>
+    public string? Platform { get; init; }
 }

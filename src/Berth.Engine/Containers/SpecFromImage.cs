@@ -21,10 +21,10 @@ public static class SpecFromImage
 
     public const string DefaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-    public sealed record Files(string Hostname, string Hosts);
+    public sealed record Files(string Hostname, string Hosts, string? ResolvConf = null);
 
     public static RtSpec Build(ImageConfig image, RunOptions o, string rootfs, string hostname, Files files,
-        Func<string, (uint Uid, uint Gid)?> lookupUser)
+        Func<string, (uint Uid, uint Gid)?> lookupUser, string? netnsPath = null)
     {
         var cfg = image.Config ?? new ContainerConfig();
         var spec = Berth.Runtime.Spec.DefaultSpec.Create(rootless: false);
@@ -56,11 +56,14 @@ public static class SpecFromImage
         process.Env = env;
         process.Cwd = o.Workdir ?? (string.IsNullOrEmpty(cfg.WorkingDir) ? "/" : cfg.WorkingDir);
         process.User = new User { Uid = uid, Gid = gid };
+        // A non-root user gets what --cap-add (or --privileged) gave explicitly, raised into the ambient set
+        // (which needs inheritable too): the only way a capability survives execve of an ordinary binary for uid != 0.
+        var userCaps = uid == 0 ? caps : NonRootCaps(o, caps);
         process.Capabilities = new Berth.Oci.Runtime.Capabilities
         {
-            Bounding = [.. caps], Effective = [.. caps], Permitted = [.. caps], Inheritable = [],
-            // Non-root users keep their capabilities through exec only via the ambient set.
-            Ambient = uid == 0 ? [] : [.. caps],
+            Bounding = [.. caps], Effective = [.. userCaps], Permitted = [.. userCaps],
+            Inheritable = uid == 0 ? [] : [.. userCaps],
+            Ambient = uid == 0 ? [] : [.. userCaps],
         };
         process.NoNewPrivileges = !o.Privileged;
         process.Rlimits = [new Rlimit { Type = "RLIMIT_NOFILE", Soft = 1024, Hard = 1024 }];
@@ -68,8 +71,9 @@ public static class SpecFromImage
         var linux = spec.Linux!;
         linux.Namespaces = [.. new[] { "pid", "ipc", "uts", "mount", "cgroup" }.Select(t => new LinuxNamespace { Type = t })];
         if (o.Network == "none") linux.Namespaces.Add(new LinuxNamespace { Type = "network" });
+        else if (o.Network != "host" && netnsPath is not null) linux.Namespaces.Add(new LinuxNamespace { Type = "network", Path = netnsPath });
         else if (o.Network != "host")
-            throw new EngineError($"--network {o.Network}: this version supports none and host (bridge networking is not built yet)");
+            throw new EngineError($"--network {o.Network}: the network namespace was not prepared");
         if (o.Privileged)
         {
             linux.MaskedPaths = [];
@@ -87,7 +91,9 @@ public static class SpecFromImage
         spec.Mounts ??= [];
         spec.Mounts.Add(new Mount { Destination = "/etc/hostname", Type = "bind", Source = files.Hostname, Options = ["rbind", "ro"] });
         spec.Mounts.Add(new Mount { Destination = "/etc/hosts", Type = "bind", Source = files.Hosts, Options = ["rbind", "ro"] });
-        if (o.Network == "host" && File.Exists("/etc/resolv.conf"))
+        if (files.ResolvConf is not null)
+            spec.Mounts.Add(new Mount { Destination = "/etc/resolv.conf", Type = "bind", Source = files.ResolvConf, Options = ["rbind", "ro"] });
+        else if (o.Network == "host" && File.Exists("/etc/resolv.conf"))
             spec.Mounts.Add(new Mount { Destination = "/etc/resolv.conf", Type = "bind", Source = "/etc/resolv.conf", Options = ["rbind", "ro"] });
         spec.Annotations = new Dictionary<string, string> { ["io.berth.image"] = o.Image };
         return spec;
@@ -116,6 +122,14 @@ public static class SpecFromImage
                 r.Cpu.Quota = (long)Math.Round(cpus * 100000);
             }
         }
+    }
+
+    /// <summary>The capabilities a non-root user holds: those added by name (all with --privileged or --cap-add ALL), within the bounding set.</summary>
+    private static List<string> NonRootCaps(RunOptions o, List<string> bounding)
+    {
+        if (o.Privileged || o.CapAdd.Any(a => a.Equals("ALL", StringComparison.OrdinalIgnoreCase))) return bounding;
+        var added = o.CapAdd.Select(c => c.StartsWith("CAP_", StringComparison.OrdinalIgnoreCase) ? c.ToUpperInvariant() : "CAP_" + c.ToUpperInvariant());
+        return bounding.Where(added.Contains).ToList();
     }
 
     private static List<string> Capabilities(RunOptions o)

@@ -25,6 +25,12 @@ public sealed class SandboxOptions
     /// <summary>Copy the box's final content back into <see cref="Box"/> after the run (files and dirs only).</summary>
     public bool KeepOutput { get; init; }
 
+    /// <summary>
+    /// Batch workers: a network namespace to join (kept by the worker from job to job) instead of
+    /// a new one per job. Ignored with <see cref="Net"/>.
+    /// </summary>
+    public string? NetNsPath { get; set; }
+
     /// <summary>The wall-time limit in force: --wall-time, else 3 x --time + 1 s so a sleeper cannot hold the jail forever.</summary>
     public double? EffectiveWallTime => WallTime ?? (Time is { } t ? 3 * t + 1 : null);
     /// <summary>Size of the box tmpfs.</summary>

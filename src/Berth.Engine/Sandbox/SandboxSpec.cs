@@ -43,7 +43,7 @@ public static class SandboxSpec
 
         var linux = spec.Linux!;
         linux.Namespaces = [.. new[] { "pid", "ipc", "uts", "mount", "cgroup" }.Select(n => new LinuxNamespace { Type = n })];
-        if (!o.Net) linux.Namespaces.Add(new LinuxNamespace { Type = "network" });
+        if (!o.Net) linux.Namespaces.Add(new LinuxNamespace { Type = "network", Path = o.NetNsPath });
         linux.Resources ??= new Resources();
         if (o.Memory is { } m) linux.Resources.Memory = new Memory { Limit = m, Swap = m };
         linux.Resources.Pids = new Pids { Limit = o.Processes };

@@ -23,6 +23,25 @@ public static partial class Cgroups
         return new CgroupV1Manager(normalized, hierarchies, unified, fs);
     }
 
+    /// <summary>
+    /// Like <see cref="For(string, string)"/>, but on v1 only the hierarchies that carry one of
+    /// <paramref name="controllers"/> (and not the hybrid host's unified one): fewer directories
+    /// to make, join and remove for a caller that needs only these (berth sandbox). On a pure
+    /// v2 host the one hierarchy carries them all.
+    /// </summary>
+    public static ICgroupManager ForControllers(string path, IReadOnlyCollection<string> controllers, string mountRoot = "/sys/fs/cgroup")
+    {
+        var fs = CgroupFs.Instance;
+        var normalized = Normalize(path);
+        if (fs.FileExists(Path.Combine(mountRoot, "cgroup.controllers")))
+            return new CgroupV2Manager(normalized, mountRoot, fs);
+        var (hierarchies, _) = V1Hierarchy.Discover(mountRoot, fs);
+        var wanted = hierarchies.Where(h => h.Controllers.Any(controllers.Contains)).ToList();
+        if (wanted.Count == 0)
+            throw new CgroupException($"cgroup: none of the controllers {string.Join(", ", controllers)} is mounted under {mountRoot}");
+        return new CgroupV1Manager(normalized, wanted, null, fs);
+    }
+
     /// <summary>True when <paramref name="mountRoot"/> is a cgroup2 (unified) mount.</summary>
     public static bool IsUnified(string mountRoot = "/sys/fs/cgroup") =>
         File.Exists(Path.Combine(mountRoot, "cgroup.controllers"));

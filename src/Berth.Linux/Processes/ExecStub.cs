@@ -8,7 +8,7 @@ namespace Berth.Linux.Processes;
 /// <summary>
 /// A tiny static program (a few hundred bytes of x86_64 machine code, no libc) that a container's
 /// init executes from a write-sealed memfd once its setup is done, instead of re-executing the whole
-/// runtime first (docs/adr/0009). It waits for `start` on the exec fifo, closes it, and executes the
+/// runtime first (docs/adr/0013). It waits for `start` on the exec fifo, closes it, and executes the
 /// user's program. While it waits, and when the kernel resolves /proc/self/exe during that final
 /// execve (`#!/proc/self/exe`, binfmt interpreters), the process's executable is the sealed stub, so
 /// nothing in the container can reach the runtime binary through it (CVE-2019-5736).

@@ -3,7 +3,7 @@ namespace Berth.Linux.Seccomp;
 /// <summary>
 /// Asks a seccomp classic-BPF program what it does with one system call before loading it: used to
 /// check that extra calls the runtime adds under a container's filter (the exec stub's read, close,
-/// write, exit_group and execveat; docs/adr/0009) pass untouched.
+/// write, exit_group and execveat; docs/adr/0013) pass untouched.
 /// </summary>
 public static class FilterProbe
 {

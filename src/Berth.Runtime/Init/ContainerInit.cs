@@ -149,7 +149,7 @@ internal static class ContainerInit
     }
 
     /// <summary>
-    /// With the sealed exec stub (docs/adr/0009): the last steps of <see cref="ExecProcess"/>, then exec
+    /// With the sealed exec stub (docs/adr/0013): the last steps of <see cref="ExecProcess"/>, then exec
     /// the stub, which waits on the fifo and runs the program. The sync socket stays open (close-on-exec)
     /// so the parent sees EOF once the stub runs, or an "error" if it could not. Never returns.
     /// </summary>

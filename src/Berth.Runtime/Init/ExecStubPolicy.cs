@@ -5,7 +5,7 @@ namespace Berth.Runtime.Init;
 
 /// <summary>
 /// Whether a container's init may skip the CVE-2019-5736 re-exec of the whole runtime and execute
-/// its program through the sealed exec stub instead (docs/adr/0009). The stub protects the runtime
+/// its program through the sealed exec stub instead (docs/adr/0013). The stub protects the runtime
 /// binary only if no process in the container can see init before the stub runs and nothing of
 /// the runtime stays in the container after it; everything else falls back to the re-exec.
 /// </summary>

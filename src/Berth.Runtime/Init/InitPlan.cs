@@ -79,7 +79,7 @@ public sealed class InitPlan
     /// <summary>`--init`: PID 1 stays berth's reaper, forwarding signals; the process runs as PID 2.</summary>
     public bool InitProcess { get; set; }
     /// <summary>
-    /// The sealed exec stub (docs/adr/0009), or -1: when set, init execs the stub right after "ready"
+    /// The sealed exec stub (docs/adr/0013), or -1: when set, init execs the stub right after "ready"
     /// (the stub waits on the fifo and runs the program) and the parent waits for that exec.
     /// </summary>
     public int ExecStubFd { get; set; } = -1;

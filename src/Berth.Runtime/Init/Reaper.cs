@@ -41,6 +41,9 @@ internal static unsafe class Reaper
     public static void RunInit(int mainPid)
     {
         HideCommandLine("berth-init"u8);
+        // It never execs, so close-on-exec does not apply: close what the runtime had open (the
+        // main process has its own copies), or it would hold e.g. a monitor's report socket forever.
+        LibC.syscall(Syscalls.CloseRange, 3, uint.MaxValue, 0, 0, 0, 0);
         var set = stackalloc ulong[16];
         for (int i = 0; i < 16; i++) set[i] = ulong.MaxValue;
         // Blocked signals are queued even for a pid namespace's init, and sigtimedwait takes them.

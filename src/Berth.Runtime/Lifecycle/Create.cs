@@ -31,7 +31,7 @@ public sealed class CreateOptions
     /// <summary>
     /// CVE-2019-5736 for a runtime binary that may be writable: re-executes the runtime from a protected
     /// copy (returns only if it already is one). Create calls it before any side effect, unless the
-    /// container can use the sealed exec stub instead (docs/adr/0009). Null: the caller already did it.
+    /// container can use the sealed exec stub instead (docs/adr/0013). Null: the caller already did it.
     /// </summary>
     public Action? ProtectExe { get; init; }
 }

@@ -43,7 +43,7 @@ public static class Exec
             case "stopped": throw new RuntimeError("cannot exec in a stopped container");
             case var s: throw new RuntimeError($"cannot exec in a container that is {s}");
         }
-        // Until create has finished, init may still be the runtime itself (docs/adr/0009).
+        // Until create has finished, init may still be the runtime itself (docs/adr/0013).
         if (c.Record.Status == "creating") throw new RuntimeError("cannot exec in a container that is still being created");
         Oci.Runtime.Spec spec;
         try { spec = SpecLoader.Parse(File.ReadAllBytes(store.ConfigPath(id)), store.ConfigPath(id)); }

@@ -8,7 +8,7 @@ using static Berth.Runtime.Tests.Seccomp.SeccompCompilerTests;
 
 namespace Berth.Runtime.Tests.Init;
 
-/// <summary>When create may use the sealed exec stub instead of re-executing the runtime (docs/adr/0009).</summary>
+/// <summary>When create may use the sealed exec stub instead of re-executing the runtime (docs/adr/0013).</summary>
 public class ExecStubPolicyTests
 {
     private static InitPlan Plan(Action<Oci.Runtime.Spec>? edit = null, PlanBuilder.Options? o = null)

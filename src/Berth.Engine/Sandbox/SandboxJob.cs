@@ -1,0 +1,270 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using Berth.Engine.Containers;
+using Berth.Linux;
+using Berth.Linux.Cgroups;
+using Berth.Linux.Files;
+using Berth.Linux.Interop;
+using Berth.Linux.Processes;
+using Berth.Runtime;
+using Berth.Runtime.Init;
+using Berth.Runtime.Lifecycle;
+using LinuxMount = Berth.Linux.Mounts.Mount;
+
+namespace Berth.Engine.Sandbox;
+
+/// <summary>
+/// One run of one program, phase by phase: <see cref="Prepare"/> (tmpfs with the root skeleton
+/// and the box), <see cref="BuildPlan"/> (options -> OCI spec -> init plan, in memory),
+/// <see cref="Launch"/> (cgroup limits, init stages, stdio), <see cref="Wait"/> (time limits),
+/// <see cref="Collect"/> (cgroup figures -> verdict) and <see cref="Teardown"/> (kill, cgroup
+/// released or reset, tmpfs unmounted, directory verified clean). Partial: security features
+/// (seccomp, audit, quarantine) live in their own files and hook into these phases.
+/// </summary>
+public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
+{
+    /// <summary>How often the CPU time of the tree is checked while a --time limit is set.</summary>
+    private const int CpuPollMs = 5;
+    /// <summary>Without a CPU limit, how often berth looks up from the wait (interrupts, wall time).</summary>
+    private const int IdlePollMs = 50;
+
+    public SandboxOptions Options { get; } = o;
+    public SandboxSlot Slot { get; } = slot;
+    public Verdict Verdict { get; private set; } = new();
+    public string Rootfs => Path.Combine(Slot.Dir, "rootfs");
+    public string Box => Path.Combine(Slot.Dir, "box");
+
+    private Berth.Oci.Runtime.Spec? _spec;
+    private InitPlan? _plan;
+    private SandboxCgroup? _cg;
+    private Ephemeral.Handle? _handle;
+    private int _pid = -1;
+    private bool _reaped;
+    private bool _mounted;
+    private int _statusRead = -1, _statusWrite = -1;
+    private List<PosixSignalRegistration> _signals = [];
+    private volatile bool _interrupted;
+
+    public Verdict Execute()
+    {
+        try
+        {
+            Prepare();
+            BuildPlan();
+            Launch();
+            var (status, timeKill, wallKill) = Wait();
+            Collect(status, timeKill, wallKill);
+        }
+        catch (Exception e) when (e is EngineError or RuntimeError or IOException or LinuxException
+            or UnauthorizedAccessException or CgroupException or Berth.Runtime.Cgroups.CgroupSpecException)
+        {
+            Verdict = new Verdict { Status = "XX", Message = e.Message };
+        }
+        finally
+        {
+            Teardown();
+        }
+        return Verdict;
+    }
+
+    /// <summary>A fresh tmpfs on the slot's directory: the root skeleton (mount points, host symlinks) and the box, a copy of --box.</summary>
+    private void Prepare()
+    {
+        Timing("prepare");
+        foreach (var r in Options.Dirs)
+            if (!Directory.Exists(r.Source)) throw new EngineError($"--dir {r.Source}: no such directory");
+        if (Options.Box is not null && !Directory.Exists(Options.Box)) throw new EngineError($"--box {Options.Box}: no such directory");
+        Slot.EnsureDir();
+        if (Directory.EnumerateFileSystemEntries(Slot.Dir).Any())
+            throw new EngineError($"{Slot.Dir}: not empty before the job (left by an earlier run?)");
+        // One tmpfs holds the skeleton and the box: its size is the box's limit (directories take no pages).
+        int err = LinuxMount.TryApply("tmpfs", Slot.Dir, "tmpfs", Consts.MS_NOSUID | Consts.MS_NODEV,
+            $"size={Options.BoxSize},mode=0755");
+        if (err != 0) throw new EngineError($"mount the jail's tmpfs on {Slot.Dir}: {LinuxException.Describe(err)}");
+        _mounted = true;
+        Directory.CreateDirectory(Rootfs);
+        SandboxRunner.MakeRootfs(Rootfs);
+        Directory.CreateDirectory(Box);
+        SandboxRunner.Chown(Box);
+        if (Options.Box is not null) SandboxRunner.CopyTree(Options.Box, Box);
+    }
+
+    /// <summary>Options -> OCI spec -> init plan (pure, in memory: nothing is written to disk).</summary>
+    private void BuildPlan()
+    {
+        Timing("plan");
+        _spec = SandboxSpec.Build(Options, Rootfs, Box);
+        foreach (var warning in Berth.Runtime.Spec.SpecValidator.Validate(_spec, Slot.Dir))
+            Berth.Runtime.Logging.Log.Warn(warning);
+        _cg = Slot.AcquireCgroup();
+        _plan = Ephemeral.Plan(_spec, Slot.Id, Slot.Dir, _cg.Path);
+    }
+
+    /// <summary>Limits into the cgroup, stdio files opened in the box, init stages forked; the program does not run yet.</summary>
+    private void Launch()
+    {
+        Timing("launch");
+        _cg!.Apply(Berth.Runtime.Cgroups.ResourceMapping.ForContainer(_spec!.Linux));
+        var stdio = new[] { Options.Stdin, Options.Stdout, Options.Stderr };
+        var saved = new int[3] { -1, -1, -1 };
+        (_statusRead, _statusWrite) = Fd.Pipe();
+        // Read once the init is gone: non-blocking, in case a half-started process still holds the write end.
+        LibC.fcntl(_statusRead, Consts.F_SETFL, Consts.O_NONBLOCK);
+        try
+        {
+            for (int fd = 0; fd < 3; fd++)
+            {
+                if (stdio[fd] is not { } path) continue;
+                int f = SandboxRunner.OpenInBox(Box, path, fd == 0);
+                saved[fd] = SandboxRunner.Dup(fd);
+                SandboxRunner.Redirect(f, fd);
+                Fd.Close(f);
+            }
+            _handle = Ephemeral.Launch(_plan!, _cg.Manager, new Ephemeral.Options { ReaperStatusFd = _statusWrite });
+            _pid = _handle.InitPid;
+        }
+        finally
+        {
+            Fd.Close(_statusWrite);
+            _statusWrite = -1;
+            for (int fd = 0; fd < 3; fd++)
+                if (saved[fd] >= 0) { SandboxRunner.Redirect(saved[fd], fd); Fd.Close(saved[fd]); }
+        }
+    }
+
+    /// <summary>
+    /// Releases the program and waits for the jail's init, woken by its pidfd; checks the tree's
+    /// CPU time every 5 ms under --time, the wall clock, and a request to stop (SIGINT/TERM/HUP).
+    /// </summary>
+    private unsafe (ExitStatus Status, bool TimeKill, bool WallKill) Wait()
+    {
+        // A judge that stops berth gets the jail killed and cleaned up, verdict XX.
+        _signals = [.. new[] { PosixSignal.SIGINT, PosixSignal.SIGTERM, PosixSignal.SIGHUP }.Select(sig =>
+            PosixSignalRegistration.Create(sig, ctx => { ctx.Cancel = true; _interrupted = true; }))];
+        int pidfd = (int)LibC.syscall(Syscalls.PidfdOpen, _pid, 0, 0, 0, 0, 0);
+        var sw = Stopwatch.StartNew();
+        Timing("release");
+        _handle!.Release();
+        bool timeKill = false, wallKill = false, killed = false;
+        ulong cpuLimit = Options.Time is { } t ? (ulong)(t * 1e9) : ulong.MaxValue;
+        double? wall = Options.EffectiveWallTime;
+        try
+        {
+            while (true)
+            {
+                var (got, st) = Proc.TryWait(_pid);
+                if (got == _pid) { _reaped = true; Timing("exited"); return (st, timeKill, wallKill); }
+                if (got < 0)
+                {
+                    _reaped = true;
+                    Verdict.Message = "lost the program's exit status";
+                    return (new ExitStatus(255, 0), timeKill, wallKill);
+                }
+                if (!killed)
+                {
+                    if (_interrupted) Verdict.Message = "interrupted: berth was asked to stop";
+                    else if (wall is { } wt && sw.Elapsed.TotalSeconds > wt) wallKill = true;
+                    else if (cpuLimit != ulong.MaxValue && (_cg!.Manager.Stats().CpuUsageNanos ?? 0) > cpuLimit) timeKill = true;
+                    if (_interrupted || timeKill || wallKill) { KillAll(); killed = true; }
+                }
+                int timeout = cpuLimit != ulong.MaxValue ? CpuPollMs : IdlePollMs;
+                if (!killed && wall is { } w)
+                    timeout = (int)Math.Clamp((w - sw.Elapsed.TotalSeconds) * 1000 + 1, 1, timeout);
+                if (pidfd >= 0)
+                {
+                    long pfd = (uint)pidfd | ((long)Consts.POLLIN << 32);
+                    LibC.poll(&pfd, 1, timeout);
+                }
+                else Thread.Sleep(1);
+            }
+        }
+        finally
+        {
+            Verdict.WallTime = sw.Elapsed.TotalSeconds;
+            if (pidfd >= 0) Fd.Close(pidfd);
+        }
+    }
+
+    /// <summary>Cgroup figures and the reaper's status -> the verdict.</summary>
+    private void Collect(ExitStatus status, bool timeKill, bool wallKill)
+    {
+        // Whatever outlived the init (it cannot, in its own pid namespace, but be sure) goes before the figures are read.
+        KillAll();
+        // The program's own status from the jail's reaper (PID 1); without one (killed) the init's.
+        int orphans = 0;
+        if (SandboxRunner.ReadStatus(_statusRead) is { } reaped) (status, orphans) = (ExitStatus.FromRaw(reaped.Raw), reaped.Orphans);
+        var stats = _cg!.Stats();
+        ulong oom = stats.OomKills ?? 0;
+        if (oom == 0 && _cg.Manager.Version == "v1" && Options.Memory is not null && _cg.MemoryDir is { } memDir)
+            oom = SandboxRunner.ReadFailcntOom(memDir, status);
+        if (Options.KeepOutput && Options.Box is not null) SandboxRunner.CopyBack(Box, Options.Box);
+        var v = Verdict;
+        v.Time = (stats.CpuUsageNanos ?? 0) / 1e9;
+        v.MaxRssKb = (long)((stats.MemoryMaxUsage ?? 0) / 1024);
+        v.ExitCode = status.Code;
+        v.ExitSig = status.Signal;
+        v.Killed = timeKill || wallKill;
+        v.Orphans = orphans;
+        v.Status = _interrupted ? "XX" : Verdict.Classify(timeKill || wallKill, oom, status.Code, status.Signal);
+        if (v.Message.Length == 0)
+            v.Message = v.Status switch
+            {
+                "TO" when wallKill => "wall time limit exceeded",
+                "TO" => "time limit exceeded",
+                "ML" => "memory limit exceeded",
+                "OL" => "output limit exceeded",
+                "SG" => $"caught fatal signal {status.Signal}",
+                "RE" => $"exited with error status {status.Code}",
+                _ => "",
+            };
+    }
+
+    private void KillAll()
+    {
+        if (_pid > 0 && !_reaped) Proc.Kill(_pid, Signals.SIGKILL);
+        if (_cg is not null) foreach (var p in _cg.AllPids()) Proc.Kill(p, Signals.SIGKILL);
+    }
+
+    /// <summary>
+    /// Every process killed and reaped, the cgroup emptied and reset (pooled) or removed, the
+    /// tmpfs unmounted and the directory checked to hold no mount and nothing else. A failure
+    /// turns the verdict into XX naming what was left.
+    /// </summary>
+    private void Teardown()
+    {
+        Timing("teardown");
+        Fd.Close(_statusWrite);
+        Fd.Close(_statusRead);
+        _handle?.Abandon();
+        if (_pid > 0 && !_reaped)
+        {
+            Proc.Kill(_pid, Signals.SIGKILL);
+            Proc.Wait(_pid);
+            _reaped = true;
+        }
+        // Unmount first: the box's pages go with the tmpfs, so the cgroup's reset has nothing of them to reclaim.
+        if (_mounted)
+        {
+            int err = LinuxMount.TryUnmount(Slot.Dir, Consts.MNT_DETACH);
+            if (err != 0 && err != Consts.EINVAL && err != Consts.ENOENT) Fail($"cleanup: unmount {Slot.Dir}: {LinuxException.Describe(err)}");
+            _mounted = false;
+        }
+        try { Slot.ReleaseCgroup(); }
+        catch (Exception e) when (e is CgroupException or IOException or UnauthorizedAccessException) { Fail($"cleanup: {e.Message}"); }
+        if (Berth.Linux.Mounts.MountInfoEntry.ReadSelf().Any(m => m.MountPoint.StartsWith(Slot.Dir, StringComparison.Ordinal)))
+            Fail($"cleanup: {Slot.Dir} still has mounts");
+        else if (Directory.Exists(Slot.Dir) && Directory.EnumerateFileSystemEntries(Slot.Dir).Any())
+            Fail($"cleanup: {Slot.Dir} is not empty after unmounting the jail's tmpfs");
+        foreach (var r in _signals) r.Dispose();
+        _signals = [];
+        Timing("done");
+    }
+
+    private void Fail(string message)
+    {
+        Verdict.Status = "XX";
+        Verdict.Message = Verdict.Message.Length == 0 ? message : Verdict.Message + "; " + message;
+    }
+
+    private static void Timing(string what) => Berth.Runtime.Logging.Timing.Mark("sandbox " + what);
+}
