@@ -61,7 +61,7 @@ public static class SandboxBatch
             lock (gate)
             {
                 results[i] = result;
-                Monitor.PulseAll(gate);
+                System.Threading.Monitor.PulseAll(gate);
             }
         }
 
@@ -120,7 +120,7 @@ public static class SandboxBatch
                             ? "interrupted: berth was asked to stop" : "no batch worker left to run this job");
                         break;
                     }
-                    Monitor.Wait(gate, 100);
+                    System.Threading.Monitor.Wait(gate, 100);
                 }
                 r = results[i]!;
             }
