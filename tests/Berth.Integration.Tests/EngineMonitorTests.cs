@@ -261,6 +261,25 @@ public sealed class EngineMonitorTests(TestEnvironment env) : IntegrationTest(en
         Assert.Equal(["/dev/pts/0", "24 80"], Lines(Engine("logs", "t").Stdout));
     }
 
+    [Fact]
+    public void Exec_with_a_pty_and_detached_exec_in_a_detached_container()
+    {
+        var id = RunDetached("--name", "x", "berth.local/busybox", "sleep", "60");
+        var t = Engine("exec", "-t", "x", "sh", "-c", "tty; exit 4");
+        Assert.Equal(4, t.ExitCode);
+        Assert.StartsWith("/dev/pts/", Lines(t.Stdout)[0]);
+        var it = ProcessRunner.Run(Berth, ["--storage", _storage, "exec", "-it", "x", "sh"], Path.Combine(_storage, "cmds"),
+            stdin: "echo in-$((1+2))\nexit 5\n");
+        Assert.Equal(5, it.ExitCode);
+        Assert.Contains("in-3", it.Stdout);
+        var d = Engine("exec", "-d", "x", "sh", "-c", "echo hi > /tmp/d");
+        Assert.True(d.Succeeded, d.ToString());
+        Eventually(() => Engine("exec", "x", "cat", "/tmp/d").Stdout.Trim() == "hi", "the detached exec's file");
+        Assert.NotEqual(0, Engine("exec", "-d", "-t", "x", "true").ExitCode);
+        Assert.True(Engine("rm", "-f", "x").Succeeded);
+        AssertNothingLeft(id);
+    }
+
     public new void Dispose()
     {
         foreach (var name in Lines(Engine("ps", "-a", "-q").Stdout)) Engine("rm", "-f", name);

@@ -32,6 +32,8 @@ public sealed partial class ContainerService
         meta.StopSignal = o.StopSignal ?? config.Config?.StopSignal;
         meta.StopTimeout = o.StopTimeout;
         if (meta.StopSignal is { } s && !Signals.TryParse(s, out _)) throw new EngineError($"--stop-signal {s}: unknown signal");
+        if (!o.Detach && !o.CreateOnly && meta.RestartPolicy != "no")
+            throw new EngineError($"--restart {meta.RestartPolicy} needs -d: only a detached container has a monitor to restart it");
         if (o.Remove && meta.RestartPolicy != "no") throw new EngineError("--rm and --restart " + meta.RestartPolicy + " conflict: a removed container cannot restart");
     }
 
