@@ -8,7 +8,7 @@ namespace Berth.Cli.Engine;
 public static class ContainerCli
 {
     public static readonly HashSet<string> Commands = ["run", "ps", "rm", "exec", "stop", "kill", "inspect", "container", "top", "stats",
-        "create", "start", "restart", "logs", "wait", "__start", "__exited"];
+        "create", "start", "restart", "logs", "wait", "__start", "__exited", "port"];
 
     public static int Dispatch(string[] args, string? storage)
     {
@@ -33,6 +33,7 @@ public static class ContainerCli
                 "kill" => KillCmd(rest, storage),
                 "top" when rest.Count == 1 => Print(Service(storage).Top(rest[0])),
                 "stats" => StatsCmd(rest, storage),
+                "port" => PortCmd(rest, storage),
                 "inspect" or "container" when cmd == "inspect" || (rest.Count > 0 && rest[0] == "inspect") =>
                     InspectCmd(cmd == "inspect" ? rest : rest.Skip(1).ToList(), storage),
                 _ => throw new UsageError($"unknown command \"{cmd}\""),
@@ -58,6 +59,7 @@ public static class ContainerCli
             .Option("name").Option("workdir|w").Option("user|u").Option("entrypoint").Option("hostname|h")
             .Option("network|net").Option("memory|m").Option("memory-swap").Option("pids-limit").Option("cpu-shares|c")
             .Option("cpus").Option("cpuset-cpus").Multi("sysctl").Multi("env|e").Multi("cap-add").Multi("cap-drop").Multi("security-opt")
+            .Multi("publish|p").Multi("add-host").Multi("dns")
             .Flag("rm").Flag("init").Flag("detach|d").Flag("tty|t").Flag("interactive|i").Flag("read-only").Flag("privileged")
             .Flag("it").Flag("ti")
             .Option("restart").Multi("log-opt").Option("stop-signal").Option("stop-timeout")
@@ -88,7 +90,7 @@ public static class ContainerCli
             User = p.Get("user"),
             Entrypoint = p.Get("entrypoint") is { } ep ? (ep.Length == 0 ? [] : [ep]) : null,
             Hostname = p.Get("hostname"),
-            Network = p.Get("network") ?? "none",
+            Network = p.Get("network") ?? "bridge",
             ReadOnly = p.Has("read-only"),
             Init = p.Has("init"),
             Privileged = p.Has("privileged"),
@@ -101,6 +103,9 @@ public static class ContainerCli
             CpuShares = p.Get("cpu-shares") is { } cs ? (ulong.TryParse(cs, out var sh) ? sh : throw new UsageError($"--cpu-shares \"{cs}\": not a number")) : null,
             Cpus = p.Get("cpus") is { } cp ? (double.TryParse(cp, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var d) ? d : throw new UsageError($"--cpus \"{cp}\": not a number")) : null,
             CpusetCpus = p.Get("cpuset-cpus"),
+            Publish = p.All("publish"),
+            AddHost = p.All("add-host"),
+            Dns = p.All("dns"),
             Sysctls = p.All("sysctl").Select(x => x.Split('=', 2)).ToDictionary(a => a[0], a => a.Length > 1 ? a[1] : throw new UsageError($"--sysctl {a[0]}: expected KEY=VALUE")),
             CreateOnly = create,
             RestartPolicy = p.Get("restart") is { } rp ? Checked(() => Berth.Engine.Monitor.RestartPolicy.Parse(rp).ToString()) : "no",
@@ -176,6 +181,15 @@ public static class ContainerCli
         if (!p.Has("no-stream")) throw new UsageError("berth stats streams with the container monitor, not built yet: use --no-stream");
         if (p.Positional.Count == 0) throw new UsageError("berth stats needs a container name or id");
         Service(storage).Stats(p.Positional, Console.Out);
+        return 0;
+    }
+
+    /// <summary>`berth port NAME`: one line per published port (80/tcp -> 0.0.0.0:8080).</summary>
+    private static int PortCmd(List<string> rest, string? storage)
+    {
+        var p = new ArgParser().Parse(rest, stopAtPositional: false);
+        if (p.Positional.Count != 1) throw new UsageError("berth port needs one container name or id");
+        foreach (var line in Service(storage).Ports(p.Positional[0])) Console.WriteLine(line);
         return 0;
     }
 

@@ -5,6 +5,7 @@ using Berth.Images;
 using Berth.Images.Archives;
 using Berth.Images.Content;
 using Berth.Images.Store;
+using Berth.Engine.Network;
 using Berth.Linux.Files;
 using Berth.Linux.Interop;
 using Berth.Oci;
@@ -26,6 +27,13 @@ public sealed partial class ContainerService(ImageStore images, EngineStore stor
     {
         if (o.Name is not null && store.List().Any(c => c.Name == o.Name))
             throw new EngineError($"the container name \"{o.Name}\" is already in use");
+        // Network flags are checked before anything exists, so a typo leaves nothing behind.
+        var netMode = NetworkMode.Parse(o.Network);
+        var ports = o.Publish.Select(PortMapping.Parse).ToList();
+        var addHosts = o.AddHost.Select(EtcFiles.ParseAddHost).ToList();
+        var dns = o.Dns.Select(EtcFiles.ParseDns).ToList();
+        if (ports.Count > 0 && netMode.Kind != NetworkKind.Bridge)
+            throw new EngineError($"-p {o.Publish[0]}: publishing ports needs --network bridge, not {netMode}");
         // The shared store lock keeps `image prune` out until the container's record names its layers.
         using var storeLock = images.LockShared();
         Berth.Runtime.Logging.Timing.Mark("engine: resolve image");
@@ -50,10 +58,11 @@ public sealed partial class ContainerService(ImageStore images, EngineStore stor
             Overlay.Mount(lowers, store.Upper(id), store.Work(id), store.Merged(id));
             Berth.Runtime.Logging.Timing.Mark("engine: overlay mounted");
             var hostname = o.Hostname ?? id[..12];
-            var files = new SpecFromImage.Files(Path.Combine(dir, "hostname"), Path.Combine(dir, "hosts"));
+            var net = ContainerNetwork.Setup(id, dir, netMode, ports, ResolveNetworkTarget);
+            var files = ContainerNetwork.WriteEtcFiles(dir, hostname, meta.Name, net, addHosts, dns,
+                netMode.Kind == NetworkKind.Container ? ResolveNetworkTarget(netMode.Target!).Dir : null);
             File.WriteAllText(files.Hostname, hostname + "\n");
-            File.WriteAllText(files.Hosts, $"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n");
-            var spec = SpecFromImage.Build(config, o, store.Merged(id), hostname, files, n => LookupUser(store.Merged(id), n));
+            var spec = SpecFromImage.Build(config, o, store.Merged(id), hostname, files, n => LookupUser(store.Merged(id), n), net.Netns);
             Berth.Runtime.Logging.Timing.Mark("engine: spec built");
             meta.Command = string.Join(' ', spec.Process!.Args!);
             File.WriteAllText(Path.Combine(dir, "config.json"), JsonSerializer.Serialize(spec, OciJson.Indented.Spec));
@@ -94,9 +103,29 @@ public sealed partial class ContainerService(ImageStore images, EngineStore stor
             meta.ExitCode = code;
             store.Save(meta);
             Overlay.Unmount(store.Merged(id));
+            ContainerNetwork.Teardown(store, id);
         }
         return code;
     }
+
+    /// <summary>container:NAME for --network: its id, directory and the pid of its init (0 if not running).</summary>
+    private (string Id, string Dir, int Pid) ResolveNetworkTarget(string reference)
+    {
+        EngineContainer t;
+        try { t = store.Find(reference); }
+        catch (EngineError e) { throw new EngineError($"--network container:{reference}: {e.Message}"); }
+        int pid = 0;
+        if (_runtime.Exists(t.Id))
+        {
+            var rc = Container.Load(_runtime, t.Id);
+            if (rc.Status() is "running" or "paused" or "created") pid = rc.Record.InitPid;
+        }
+        return (t.Id, store.Dir(t.Id), pid);
+    }
+
+    /// <summary>`berth port`: the container's published ports, docker's way (80/tcp -> 0.0.0.0:8080).</summary>
+    public IEnumerable<string> Ports(string reference) =>
+        (NetworkRecord.Load(store.Dir(store.Find(reference).Id))?.Ports ?? []).Select(p => p.ToString());
 
     private ImageRecord ResolveImage(string reference)
     {
@@ -212,6 +241,7 @@ public sealed partial class ContainerService(ImageStore images, EngineStore stor
     /// <summary>Unmounts the rootfs and removes the container's directory; never deletes through a live mount.</summary>
     private void Cleanup(string id)
     {
+        using var network = ContainerNetwork.BeginTeardown(store, id);
         var merged = store.Merged(id);
         Overlay.Unmount(merged);
         if (Overlay.IsMounted(merged)) throw new EngineError($"{merged} is still mounted; not removing the container's files");

@@ -101,9 +101,7 @@ public static class Inspect
         w.WriteString("MergedDir", store.Merged(c.Id));
         w.WriteEndObject();
         w.WriteEndObject();
-        w.WriteStartObject("NetworkSettings");
-        w.WriteString("IPAddress", "");
-        w.WriteEndObject();
+        Berth.Engine.Network.NetworkInspect.Write(w, store.Dir(c.Id), status is "running" or "paused" or "created");
         w.WriteEndObject();
     }
 

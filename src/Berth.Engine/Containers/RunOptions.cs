@@ -15,7 +15,7 @@ public sealed class RunOptions
     public string? User { get; init; }
     public List<string>? Entrypoint { get; init; }
     public string? Hostname { get; init; }
-    /// <summary>none (default in this slice) or host.</summary>
+    /// <summary>none, host, private, bridge or container:NAME (the CLI defaults to bridge).</summary>
     public string Network { get; init; } = "none";
     public bool ReadOnly { get; init; }
     /// <summary>--init: berth's minimal init as PID 1 (signals forwarded, zombies reaped).</summary>
@@ -42,4 +42,10 @@ public sealed class RunOptions
     /// <summary>--stop-signal (else the image's StopSignal, else SIGTERM) and --stop-timeout (else 10 s).</summary>
     public string? StopSignal { get; init; }
     public int? StopTimeout { get; init; }
+    /// <summary>-p [IP:]HOSTPORT:CONTAINERPORT[/tcp|/udp] (bridge network only).</summary>
+    public List<string> Publish { get; init; } = [];
+    /// <summary>--add-host NAME:IP lines for /etc/hosts.</summary>
+    public List<string> AddHost { get; init; } = [];
+    /// <summary>--dns IP: replaces the host's nameservers in /etc/resolv.conf.</summary>
+    public List<string> Dns { get; init; } = [];
 }

@@ -21,10 +21,10 @@ public static class SpecFromImage
 
     public const string DefaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-    public sealed record Files(string Hostname, string Hosts);
+    public sealed record Files(string Hostname, string Hosts, string? ResolvConf = null);
 
     public static RtSpec Build(ImageConfig image, RunOptions o, string rootfs, string hostname, Files files,
-        Func<string, (uint Uid, uint Gid)?> lookupUser)
+        Func<string, (uint Uid, uint Gid)?> lookupUser, string? netnsPath = null)
     {
         var cfg = image.Config ?? new ContainerConfig();
         var spec = Berth.Runtime.Spec.DefaultSpec.Create(rootless: false);
@@ -68,8 +68,9 @@ public static class SpecFromImage
         var linux = spec.Linux!;
         linux.Namespaces = [.. new[] { "pid", "ipc", "uts", "mount", "cgroup" }.Select(t => new LinuxNamespace { Type = t })];
         if (o.Network == "none") linux.Namespaces.Add(new LinuxNamespace { Type = "network" });
+        else if (o.Network != "host" && netnsPath is not null) linux.Namespaces.Add(new LinuxNamespace { Type = "network", Path = netnsPath });
         else if (o.Network != "host")
-            throw new EngineError($"--network {o.Network}: this version supports none and host (bridge networking is not built yet)");
+            throw new EngineError($"--network {o.Network}: the network namespace was not prepared");
         if (o.Privileged)
         {
             linux.MaskedPaths = [];
@@ -87,7 +88,9 @@ public static class SpecFromImage
         spec.Mounts ??= [];
         spec.Mounts.Add(new Mount { Destination = "/etc/hostname", Type = "bind", Source = files.Hostname, Options = ["rbind", "ro"] });
         spec.Mounts.Add(new Mount { Destination = "/etc/hosts", Type = "bind", Source = files.Hosts, Options = ["rbind", "ro"] });
-        if (o.Network == "host" && File.Exists("/etc/resolv.conf"))
+        if (files.ResolvConf is not null)
+            spec.Mounts.Add(new Mount { Destination = "/etc/resolv.conf", Type = "bind", Source = files.ResolvConf, Options = ["rbind", "ro"] });
+        else if (o.Network == "host" && File.Exists("/etc/resolv.conf"))
             spec.Mounts.Add(new Mount { Destination = "/etc/resolv.conf", Type = "bind", Source = "/etc/resolv.conf", Options = ["rbind", "ro"] });
         spec.Annotations = new Dictionary<string, string> { ["io.berth.image"] = o.Image };
         return spec;
