@@ -173,6 +173,7 @@ public sealed partial class ContainerService
         {
             var c = store.TryLoad(id) ?? throw new EngineError($"no such container: {id}");
             EnsureMounted(c);
+            EnsureNetwork(id);
             if (_runtime.Exists(id))
             {
                 var old = Container.Load(_runtime, id);
@@ -254,8 +255,30 @@ public sealed partial class ContainerService
         });
         if (meta is null || !final) return 0;
         if (meta.AutoRemove) Cleanup(id);
-        else Overlay.Unmount(store.Merged(id));
+        else
+        {
+            Overlay.Unmount(store.Merged(id));
+            Berth.Engine.Network.ContainerNetwork.Teardown(store, id); // as a foreground run's exit does; start sets it up again
+        }
         return 0;
+    }
+
+    /// <summary>
+    /// A container whose network was torn down when it exited gets it again at start: the same
+    /// pinned namespace path its config names, a fresh veth, an address and its published ports.
+    /// </summary>
+    private void EnsureNetwork(string id)
+    {
+        var rec = Berth.Engine.Network.NetworkRecord.Load(store.Dir(id));
+        if (rec is null) return;
+        var mode = Berth.Engine.Network.NetworkMode.Parse(rec.Mode);
+        if (!mode.Pinned || File.Exists(Berth.Engine.Network.ContainerNetwork.PinPath(id))) return;
+        try { Berth.Engine.Network.ContainerNetwork.Setup(id, store.Dir(id), mode, rec.Ports, ResolveNetworkTarget); }
+        catch
+        {
+            Berth.Engine.Network.ContainerNetwork.Teardown(store, id);
+            throw;
+        }
     }
 
     /// <summary>No terminal is attached to a detached -t container: give it 24 rows and 80 columns, not 0x0.</summary>
