@@ -46,6 +46,12 @@ public sealed class EngineMonitorTests(TestEnvironment env) : IntegrationTest(en
         return found;
     }
 
+    private static string SafeRead(string path)
+    {
+        try { return File.ReadAllText(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return ""; }
+    }
+
     private static string[] Stat(int pid)
     {
         var text = File.ReadAllText($"/proc/{pid}/stat");
@@ -278,9 +284,14 @@ public sealed class EngineMonitorTests(TestEnvironment env) : IntegrationTest(en
             stdin: "echo in-$((1+2))\nexit 5\n");
         Assert.Equal(5, it.ExitCode);
         Assert.Contains("in-3", it.Stdout);
-        var d = Engine("exec", "-d", "x", "sh", "-c", "echo hi > /tmp/d");
+        var d = Engine("exec", "-d", "x", "sleep", "31");
         Assert.True(d.Succeeded, d.ToString());
-        Eventually(() => Engine("exec", "x", "cat", "/tmp/d").Stdout.Trim() == "hi", "the detached exec's file");
+        // The detached process has /dev/null as stdio, not the CLI's files.
+        int sleeper = 0;
+        Eventually(() => (sleeper = Directory.EnumerateDirectories("/proc").Select(p => int.TryParse(Path.GetFileName(p), out var n) ? n : 0)
+            .FirstOrDefault(n => n > 0 && SafeRead($"/proc/{n}/cmdline") == "sleep\031\0" && SafeRead($"/proc/{n}/cgroup").Contains(id))) > 0,
+            "the detached exec's process");
+        for (int fd = 0; fd < 3; fd++) Assert.Equal("/dev/null", new FileInfo($"/proc/{sleeper}/fd/{fd}").LinkTarget);
         Assert.NotEqual(0, Engine("exec", "-d", "-t", "x", "true").ExitCode);
         Assert.True(Engine("rm", "-f", "x").Succeeded);
         AssertNothingLeft(id);

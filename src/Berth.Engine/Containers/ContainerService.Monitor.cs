@@ -243,7 +243,11 @@ public sealed partial class ContainerService
             var rc = Container.Load(_runtime, id);
             try { oom = (Berth.Linux.Cgroups.Cgroups.For(rc.Record.CgroupPath).Stats().OomKills ?? 0) > 0; }
             catch (Exception e) when (e is IOException or Berth.Linux.Cgroups.CgroupException or PlatformNotSupportedException or ArgumentException) { }
-            using (_runtime.LockContainer(id)) Delete.Destroy(_runtime, rc);
+            try
+            {
+                using (_runtime.LockContainer(id)) Delete.Destroy(_runtime, rc);
+            }
+            catch (RuntimeError e) { Console.Error.WriteLine($"berth: container {id}: {e.Message}"); } // monitor.err; the exit is still recorded
         }
         var meta = store.Update(id, m =>
         {
@@ -354,6 +358,29 @@ public sealed partial class ContainerService
             bool running = MonitorAlive(now) || (_runtime.Exists(c.Id) && Container.Load(_runtime, c.Id).Status() is "running" or "paused" or "created");
             if (!running) return now.ExitCode ?? 0;
             Thread.Sleep(20);
+        }
+    }
+
+    /// <summary>
+    /// `exec -d`: the process gets /dev/null as stdin, stdout and stderr (as docker's), not the
+    /// caller's terminal or pipes, which it would otherwise hold open for its whole life.
+    /// </summary>
+    private static int ExecDetached(Func<int> exec)
+    {
+        const int F_DUPFD_CLOEXEC = 1030;
+        var saved = new int[3];
+        for (int i = 0; i < 3; i++) saved[i] = LibC.fcntl(i, F_DUPFD_CLOEXEC, 3);
+        int devnull = Fd.Open("/dev/null", Consts.O_RDWR);
+        try
+        {
+            for (int i = 0; i < 3; i++) Fd.Dup2(devnull, i);
+            return exec();
+        }
+        finally
+        {
+            for (int i = 0; i < 3; i++)
+                if (saved[i] >= 0) { LibC.dup3(saved[i], i, 0); LibC.close(saved[i]); }
+            Fd.Close(devnull);
         }
     }
 
