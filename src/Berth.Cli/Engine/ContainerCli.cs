@@ -74,8 +74,10 @@ public static class ContainerCli
         }
         bool tty = p.Has("tty") || p.Has("it") || p.Has("ti");
         // The container's process is the runtime's; re-exec from a read-only copy first (CVE-2019-5736).
-        if (!Berth.Linux.Processes.SealedExe.WasReexecuted) Berth.Linux.Cgroups.MigrationWarmup.Kick();
-        Berth.Linux.Processes.SealedExe.Reexec(Environment.GetCommandLineArgs());
+        // Detached or created containers are started by the monitor's helper, which does that itself.
+        bool inProcess = !p.Has("detach") && !create;
+        if (inProcess && !Berth.Linux.Processes.SealedExe.WasReexecuted) Berth.Linux.Cgroups.MigrationWarmup.Kick();
+        if (inProcess) Berth.Linux.Processes.SealedExe.Reexec(Environment.GetCommandLineArgs());
         return Service(storage).Run(new RunOptions
         {
             Image = p.Positional[0],
