@@ -146,6 +146,17 @@ public sealed class EngineMonitorTests(TestEnvironment env) : IntegrationTest(en
     }
 
     [Fact]
+    public void An_oom_kill_is_recorded()
+    {
+        // awk doubles a string in its own memory: user page faults, so the memory cgroup OOM-kills it.
+        RunDetached("--name", "oom", "--memory", "32m", "berth.local/busybox", "awk", "BEGIN { s = \"x\"; while (1) s = s s }");
+        Assert.Equal("137", Engine("wait", "oom").Stdout.Trim());
+        var state = Inspect("oom")["State"]!;
+        Assert.True((bool)state["OOMKilled"]!);
+        Assert.Equal(137, (int)state["ExitCode"]!);
+    }
+
+    [Fact]
     public void On_failure_2_restarts_twice_and_keeps_the_last_exit_code()
     {
         RunDetached("--name", "f", "--restart", "on-failure:2", "berth.local/busybox", "sh", "-c", "echo try; exit 3");
