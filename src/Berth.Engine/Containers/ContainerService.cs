@@ -152,6 +152,7 @@ public sealed partial class ContainerService(ImageStore images, EngineStore stor
     {
         var c = store.Find(reference);
         if (!_runtime.Exists(c.Id)) throw new EngineError($"container {c.Name} is not running");
+        if (o.Detach) return ExecDetached(() => Berth.Runtime.Lifecycle.Exec.Execute(_runtime, c.Id, o));
         return Berth.Runtime.Lifecycle.Exec.Execute(_runtime, c.Id, o);
     }
 
