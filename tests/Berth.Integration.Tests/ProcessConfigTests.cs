@@ -41,6 +41,40 @@ public sealed class ProcessConfigTests(TestEnvironment env) : IntegrationTest(en
         Assert.Equal("1", status["NoNewPrivs"]);
     }
 
+    /// <summary>
+    /// The program starts with every signal at its default action and none blocked, as under runc and
+    /// crun: ignored signals and the mask survive execve, and the .NET runtime ignores SIGPIPE, so
+    /// without the reset `yes | head -1` style pipelines in containers would spin on EPIPE. Checked for
+    /// the plain init, through the exec stub path, and under --init's reaper.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void The_program_gets_default_signal_dispositions_and_an_empty_mask(bool viaExec)
+    {
+        var c = NewContainer(viaExec ? "sigs-exec" : "sigs");
+        if (!viaExec)
+        {
+            c.Args("cat", "/proc/self/status");
+            var status = Kernel.ParseStatus(c.RunOk());
+            Assert.Equal("0000000000000000", status["SigIgn"]);
+            Assert.Equal("0000000000000000", status["SigBlk"]);
+            return;
+        }
+        c.Args("sleep", "30");
+        c.Create();
+        c.Start();
+        try
+        {
+            var r = c.Runtime("exec", c.Id, "cat", "/proc/self/status");
+            Assert.True(r.Succeeded, r.ToString());
+            var status = Kernel.ParseStatus(r.Stdout);
+            Assert.Equal("0000000000000000", status["SigIgn"]);
+            Assert.Equal("0000000000000000", status["SigBlk"]);
+        }
+        finally { c.Runtime("delete", "--force", c.Id); }
+    }
+
     [Fact]
     public void Rlimits_are_applied()
     {

@@ -14,6 +14,27 @@ public static class Signals
 
     public const int SIGKILL = 9, SIGTERM = 15, SIGCHLD = 17, SIGCONT = 18, SIGSTOP = 19;
 
+    /// <summary>
+    /// Every signal back to its default action and an empty signal mask, for a process about to
+    /// execute a container's program: ignored signals and the mask survive execve, and the .NET
+    /// runtime ignores SIGPIPE (and SIGQUIT), which a container's program must not inherit (runc and
+    /// crun hand over default dispositions). Raw calls only, safe between fork and exec; errors for
+    /// the few signals the kernel refuses are ignored.
+    /// </summary>
+    public static unsafe void ResetForExec()
+    {
+        byte* dfl = stackalloc byte[152]; // glibc's struct sigaction, handler SIG_DFL, empty mask
+        new Span<byte>(dfl, 152).Clear();
+        for (int sig = 1; sig <= 64; sig++)
+        {
+            if (sig is SIGKILL or SIGSTOP) continue;
+            Interop.LibC.sigaction(sig, dfl, null);
+        }
+        ulong* empty = stackalloc ulong[16];
+        new Span<ulong>(empty, 16).Clear();
+        Interop.LibC.sigprocmask(Interop.Consts.SIG_SETMASK, empty, null);
+    }
+
     /// <summary>Parses "TERM", "SIGTERM", "sigterm", "15", "RTMIN+3".</summary>
     public static bool TryParse(string text, out int signal)
     {

@@ -125,6 +125,8 @@ internal static class ContainerInit
     {
         try
         {
+            // Default dispositions and no blocked signals for the program (the runtime ignores SIGPIPE).
+            Berth.Linux.Processes.Signals.ResetForExec();
             if (plan.Seccomp is not null && plan.NoNewPrivileges && !plan.Seccomp.HasListener) LoadSeccomp(plan);
             // Nothing of the runtime's may reach the user's process (CVE-2024-21626).
             Fd.CloexecFrom(3 + plan.PreserveFds);
@@ -157,6 +159,8 @@ internal static class ContainerInit
     {
         try
         {
+            // Default dispositions and no blocked signals for the program (the runtime ignores SIGPIPE).
+            Berth.Linux.Processes.Signals.ResetForExec();
             if (plan.Seccomp is not null && plan.NoNewPrivileges && !plan.Seccomp.HasListener) LoadSeccomp(plan);
             // Nothing of the runtime's may reach the user's process (CVE-2024-21626); the stub closes the fifo.
             Fd.CloexecFrom(3);
