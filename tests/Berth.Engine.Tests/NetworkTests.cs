@@ -79,6 +79,19 @@ public sealed class NetworkTests
     }
 
     [Fact]
+    public void Ipam_gives_a_restarted_container_its_previous_address_when_free()
+    {
+        var s = Empty();
+        var a = s.Allocate("a", []);
+        s.Allocate("b", []);
+        s.Release("a");
+        Assert.Equal(a, s.Allocate("a", [], preferred: a));
+        s.Release("a");
+        s.Allocate("c", [], preferred: a); // c took it meanwhile
+        Assert.NotEqual(a, s.Allocate("a", [], preferred: a));
+    }
+
+    [Fact]
     public void Ipam_wraps_around_and_reports_a_full_subnet()
     {
         var s = new IpamState(IPAddress.Parse("192.168.5.0"), 29); // hosts .2 to .6

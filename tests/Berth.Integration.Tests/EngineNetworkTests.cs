@@ -325,7 +325,7 @@ public sealed class EngineNetworkTests(TestEnvironment env) : IntegrationTest(en
     }
 
     [Fact]
-    public void A_stopped_container_keeps_its_network_and_starts_again_with_it()
+    public void A_stopped_container_releases_its_network_and_gets_it_back_at_start()
     {
         string storage = NewStorage();
         try
@@ -336,6 +336,9 @@ public sealed class EngineNetworkTests(TestEnvironment env) : IntegrationTest(en
             var ip = (string)InspectOne(storage, "re")["NetworkSettings"]!["IPAddress"]!;
             Assert.True(Engine(storage, "stop", "-t", "0", "re").Succeeded);
             Assert.Equal("", (string?)InspectOne(storage, "re")["NetworkSettings"]!["IPAddress"]);
+            var deadline = DateTime.UtcNow.AddSeconds(5); // the monitor tears it down when it sees the exit
+            while (Traces(id, ip).Count > 0 && DateTime.UtcNow < deadline) Thread.Sleep(50);
+            Assert.Empty(Traces(id, ip));
             var start = Engine(storage, "start", "re");
             Assert.True(start.Succeeded, start.ToString());
             var addr = Engine(storage, "exec", "re", "ip", "-o", "-4", "addr", "show", "eth0");

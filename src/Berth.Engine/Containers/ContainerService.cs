@@ -113,7 +113,7 @@ public sealed partial class ContainerService(ImageStore images, EngineStore stor
             meta.ExitCode = code;
             store.Save(meta);
             Overlay.Unmount(store.Merged(id));
-            // The network stays until rm, as for detached containers: `start` joins the same pinned namespace.
+            ContainerNetwork.Teardown(store, id); // released at exit, as in docker; start sets it up again
         }
         return code;
     }

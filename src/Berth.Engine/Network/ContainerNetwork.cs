@@ -49,6 +49,7 @@ public static class ContainerNetwork
     {
         if (ports.Count > 0 && mode.Kind != NetworkKind.Bridge)
             throw new EngineError($"-p {ports[0].HostPort}:{ports[0].ContainerPort}: publishing ports needs --network bridge (this container has --network {mode})");
+        var previous = NetworkRecord.Load(dir)?.IPAddress is { } prev && IPAddress.TryParse(prev, out var pa) ? pa : null;
         var rec = new NetworkRecord { Mode = mode.ToString() };
         switch (mode.Kind)
         {
@@ -91,7 +92,7 @@ public static class ContainerNetwork
                 Ipam.Write(state);
                 foreach (var p in stale.SelectMany(e => e.Ports)) Nft.TryRun(NftRules.DeletePorts([p]));
             }
-            ip = state.Allocate(id, ports, dir);
+            ip = state.Allocate(id, ports, dir, previous);
             Ipam.Write(state);
             if (fresh || ports.Count > 0)
             {

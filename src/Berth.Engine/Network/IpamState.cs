@@ -61,7 +61,8 @@ public sealed class IpamState
     /// not reused at once while conntrack or neighbours may still remember it. Refuses ports
     /// another container publishes already.
     /// </summary>
-    public IPAddress Allocate(string id, IReadOnlyList<PortMapping> ports, string? dir = null)
+    /// <param name="preferred">The address the container had before (start after exit): kept if still free.</param>
+    public IPAddress Allocate(string id, IReadOnlyList<PortMapping> ports, string? dir = null, IPAddress? preferred = null)
     {
         if (Entries.Any(e => e.Id == id)) throw new EngineError($"container {id[..Math.Min(12, id.Length)]} has an address already");
         for (int i = 0; i < ports.Count; i++)
@@ -74,6 +75,11 @@ public sealed class IpamState
         }
         var taken = Entries.Select(e => ToUInt(e.Address)).ToHashSet();
         uint first = _network + 2, end = _network + _size - 1; // .0 network, .1 gateway, last broadcast
+        if (preferred is not null && ToUInt(preferred) is var want && want >= first && want < end && !taken.Contains(want))
+        {
+            Entries.Add(new Entry(preferred, id, [.. ports], dir));
+            return preferred;
+        }
         uint start = Last is null ? first : ToUInt(Last) + 1;
         if (start < first || start >= end) start = first;
         for (uint n = 0, a = start; n < end - first; n++, a = a + 1 >= end ? first : a + 1)
