@@ -136,6 +136,24 @@ public sealed class SandboxSecurityTests(TestEnvironment env) : IntegrationTest(
         if (mode == "unshare") Assert.Equal("0x10000000", a.GetProperty("args")[0].GetString()); // CLONE_NEWUSER
     }
 
+    /// <summary>Only the native ABI passes: an x32 call or the i386 gate is killed by the filter itself (SIGSYS), read back from the kernel's audit log.</summary>
+    [Theory]
+    [InlineData("x32", "x32")]
+    [InlineData("int80", "x86")]
+    public void Other_abis_are_killed_by_the_filter_with_SV(string mode, string arch)
+    {
+        if (System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture != System.Runtime.InteropServices.Architecture.X64) return;
+        var audit = NewPath("audit-abi");
+        var (m, r) = Hostile(mode, "--audit", audit);
+        Assert.Equal("SV", Status(m));
+        Assert.Equal(31, m.GetProperty("exitsig").GetInt32());
+        Assert.DoesNotContain("rc=", r.Stdout);
+        var line = JsonDocument.Parse(File.ReadAllLines(audit).Single()).RootElement;
+        Assert.Equal("getpid", line.GetProperty("syscall").GetString());
+        Assert.Equal(arch, line.GetProperty("arch").GetString());
+        Assert.Equal("kernel-audit", line.GetProperty("source").GetString());
+    }
+
     [Fact]
     public void Log_lets_the_call_run_and_deny_fails_it_with_EPERM_both_recorded()
     {
