@@ -321,6 +321,7 @@ public sealed class SandboxSecurityTests(TestEnvironment env) : IntegrationTest(
         // A host process with a unique name: the jail must neither see it nor kill it.
         var name = "bthost" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
         var exe = Path.Combine(Scratch, name);
+        Directory.CreateDirectory(Scratch);
         File.Copy("/bin/sleep", exe, overwrite: true);
         using var host = ProcessRunner.Start(exe, ["30"], Scratch);
         try
@@ -331,8 +332,9 @@ public sealed class SandboxSecurityTests(TestEnvironment env) : IntegrationTest(
             File.Copy(Path.Combine(Box(), "hostile"), Path.Combine(box, "hostile"));
             var (p, rp) = Sandbox(["--stdin", "marker"], ["/box/hostile", "procsys"], box: box);
             Assert.Equal("OK", Status(p));
-            // Only the jail's reaper and the program itself; no host process name in /proc or the kernel's lists.
-            Assert.Equal("pids=2 leaked=0 kallsyms=0 hostname=1", rp.Stdout.Trim());
+            // Only the jail's reaper and the program itself; no host process name in /proc or the kernel's
+            // lists; no host path in its mountinfo, no cgroup tree.
+            Assert.Equal("pids=2 leaked=0 kallsyms=0 hostname=1 hostpaths=0", rp.Stdout.Trim());
 
             var (k, rk) = Sandbox([], ["/box/hostile", "kill", host.Pid.ToString()]);
             Assert.Equal("OK", Status(k));

@@ -115,8 +115,11 @@ int main(int argc, char **argv) {
         const char *global[] = {"/proc/sched_debug", "/proc/timer_list", "/proc/kallsyms", "/proc/keys",
                                 "/proc/kcore", "/sys/kernel/debug/sched/debug", NULL};
         for (int i = 0; global[i]; i++) if (contains(global[i], marker) == 1) leaked++;
-        printf("pids=%d leaked=%d kallsyms=%d hostname=%d\n", pids, leaked, contains("/proc/kallsyms", " T "),
-               contains("/proc/sys/kernel/hostname", "sandbox"));
+        // Host paths behind the jail's mounts, and the host's cgroup tree.
+        int hostpaths = contains("/proc/self/mountinfo", "/run/berth") == 1;
+        hostpaths += access("/sys/fs/cgroup/memory", F_OK) == 0;
+        printf("pids=%d leaked=%d kallsyms=%d hostname=%d hostpaths=%d\n", pids, leaked, contains("/proc/kallsyms", " T "),
+               contains("/proc/sys/kernel/hostname", "sandbox"), hostpaths);
         return 0;
     }
     if (!strcmp(m, "kill")) {
