@@ -67,7 +67,8 @@ public sealed class SandboxSecurity : IDisposable
     public void ProgramStarting()
     {
         Supervisor.ProgramStarting();
-        if (!Notify) _kernelAudit.Start();
+        // Also with a listener: calls the filter kills outright (another ABI, a custom profile's KILL) reach only the kernel's audit log.
+        _kernelAudit.Start();
     }
 
     /// <summary>
@@ -89,7 +90,7 @@ public sealed class SandboxSecurity : IDisposable
     /// <summary>The verdict's security fields; SV when the jail was killed for a violation or by the filter (SIGSYS).</summary>
     public void Finish(Verdict v)
     {
-        if (!Notify)
+        if (!Notify || v.ExitSig == 31)
         {
             // kauditd prints asynchronously: give a filter kill's record a moment to arrive.
             var found = _kernelAudit.Collect(SandboxOptions.Uid);

@@ -115,8 +115,11 @@ int main(int argc, char **argv) {
         const char *global[] = {"/proc/sched_debug", "/proc/timer_list", "/proc/kallsyms", "/proc/keys",
                                 "/proc/kcore", "/sys/kernel/debug/sched/debug", NULL};
         for (int i = 0; global[i]; i++) if (contains(global[i], marker) == 1) leaked++;
-        printf("pids=%d leaked=%d kallsyms=%d hostname=%d\n", pids, leaked, contains("/proc/kallsyms", " T "),
-               contains("/proc/sys/kernel/hostname", "sandbox"));
+        // Host paths behind the jail's mounts, and the host's cgroup tree.
+        int hostpaths = contains("/proc/self/mountinfo", "/run/berth") == 1;
+        hostpaths += access("/sys/fs/cgroup/memory", F_OK) == 0;
+        printf("pids=%d leaked=%d kallsyms=%d hostname=%d hostpaths=%d\n", pids, leaked, contains("/proc/kallsyms", " T "),
+               contains("/proc/sys/kernel/hostname", "sandbox"), hostpaths);
         return 0;
     }
     if (!strcmp(m, "kill")) {
@@ -153,6 +156,15 @@ int main(int argc, char **argv) {
         printf("racers done\n");
         return 0;
     }
+#ifdef __x86_64__
+    // Other ABIs of the same machine: getpid as an x32 call (nr | 0x40000000) and through the i386 gate.
+    if (!strcmp(m, "x32")) return report("x32", syscall(0x40000000L | SYS_getpid));
+    if (!strcmp(m, "int80")) {
+        long r;
+        __asm__ volatile("int $0x80" : "=a"(r) : "a"(20L /* i386 getpid */) : "memory");
+        return report("int80", r);
+    }
+#endif
     if (!strcmp(m, "euid")) { printf("euid=%d uid=%d\n", (int)geteuid(), (int)getuid()); return 0; }
     if (!strcmp(m, "exec")) { execv(argv[2], argv + 2); return report("exec", -1); }
     fprintf(stderr, "hostile: unknown mode %s\n", m);
