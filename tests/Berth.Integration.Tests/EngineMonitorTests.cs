@@ -113,7 +113,7 @@ public sealed class EngineMonitorTests(TestEnvironment env) : IntegrationTest(en
     [Fact]
     public void The_monitor_is_no_child_of_the_cli_reaps_the_container_and_wait_returns_its_code()
     {
-        var run = ProcessRunner.Start(Berth, ["--storage", _storage, "run", "-d", "--name", "w", "berth.local/busybox", "sh", "-c", "sleep 1; exit 5"],
+        var run = ProcessRunner.Start(Berth, ["--storage", _storage, "run", "-d", "--name", "w", "berth.local/busybox", "sh", "-c", "sleep 2; exit 5"],
             Path.Combine(_storage, "cmds"));
         var r = run.Wait(TimeSpan.FromSeconds(30));
         Assert.True(r.Succeeded, r.ToString());
@@ -174,7 +174,7 @@ public sealed class EngineMonitorTests(TestEnvironment env) : IntegrationTest(en
     public void Always_restarts_until_the_user_stops_it_with_its_stop_signal()
     {
         var id = RunDetached("--name", "a", "--restart", "always", "--stop-signal", "USR1", "--stop-timeout", "20", "berth.local/busybox", "sh", "-c",
-            "echo start; trap 'echo usr1; exit 0' USR1; sleep 0.2; exit 1");
+            "echo start; trap 'echo usr1; exit 0' USR1; sleep 0.5; exit 1");
         Eventually(() => (int)Inspect("a")["RestartCount"]! >= 2, "two restarts");
         // Now one that stays up: stop sends USR1 (the container's stop signal), not TERM, and it exits at once.
         Eventually(() => (bool)Inspect("a")["State"]!["Running"]!, "running again");
