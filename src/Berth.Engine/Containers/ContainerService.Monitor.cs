@@ -264,17 +264,14 @@ public sealed partial class ContainerService
             Cleanup(id);
             RemoveVolumes(anonymous);
         }
-        else
-        {
-            Overlay.Unmount(store.Merged(id));
-            Berth.Engine.Network.ContainerNetwork.Teardown(store, id); // as a foreground run's exit does; start sets it up again
-        }
+        // The network stays until rm, as after a foreground run (ADR 0010): start rejoins the pinned namespace.
+        else Overlay.Unmount(store.Merged(id));
         return 0;
     }
 
     /// <summary>
-    /// A container whose network was torn down when it exited gets it again at start: the same
-    /// pinned namespace path its config names, a fresh veth, an address and its published ports.
+    /// A container whose pinned network namespace is gone (/run is a tmpfs: after a reboot) gets
+    /// its network again at start: the same pin path its config names, a veth, an address, its ports.
     /// </summary>
     private void EnsureNetwork(string id)
     {
