@@ -116,7 +116,7 @@ public sealed class SandboxCgroup : IDisposable
         {
             // Reclaims the page cache and tmpfs pages the last job left charged here, so the next
             // job starts at (nearly) zero usage and its peak is its own.
-            TryWrite(mem, "memory.force_empty", "0");
+            if (ReadNumber(mem, "memory.usage_in_bytes") is not 0UL) TryWrite(mem, "memory.force_empty", "0");
             Write(mem, "memory.max_usage_in_bytes", "0");
             Write(mem, "memory.failcnt", "0");
             TryWrite(mem, "memory.memsw.max_usage_in_bytes", "0");
@@ -124,9 +124,15 @@ public sealed class SandboxCgroup : IDisposable
         }
         if (_cg.Directories.FirstOrDefault(d => d.Contains("/cpuacct", StringComparison.Ordinal)) is { } acct)
             Write(acct, "cpuacct.usage", "0");
+        if (_cg.Directories.FirstOrDefault(d => d.Contains("/cpuacct", StringComparison.Ordinal)) is { } a && ReadNumber(a, "cpuacct.usage") is not (0UL or null))
+            throw new CgroupException($"cgroup {Path}: cpuacct.usage did not reset");
         _oomBase = _cg.Stats().OomKills ?? 0;
-        var after = _cg.Stats();
-        if ((after.CpuUsageNanos ?? 0) != 0) throw new CgroupException($"cgroup {Path}: cpuacct.usage did not reset");
+    }
+
+    private static ulong? ReadNumber(string dir, string file)
+    {
+        try { return ulong.TryParse(File.ReadAllText(System.IO.Path.Combine(dir, file)).Trim(), out var v) ? v : null; }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
     }
 
     private static void Write(string dir, string file, string value) => File.WriteAllText(System.IO.Path.Combine(dir, file), value);
