@@ -29,7 +29,7 @@ public static class Delete
     public static void Destroy(StateStore store, Container c)
     {
         var hooks = Start.LoadHooks(store, c.Id);
-        var state = Create.StateJson(c, "stopped");
+        var state = hooks?.Poststop is { Count: > 0 } ? Create.StateJson(c, "stopped") : "";
         var cg = CgroupSetup.Open(c.Record.CgroupPath);
         try { cg?.Thaw(); } catch (Exception) { /* not frozen, or no freezer */ }
         if (c.InitAlive()) Proc.Kill(c.Record.InitPid, Signals.SIGKILL);

@@ -39,8 +39,9 @@ public static class Start
             c.Record.Status = "running";
             store.Save(c.Record);
         }
-        var state = Create.StateJson(c, "running");
-        try { HookRunner.RunAll(LoadHooks(store, id)?.Poststart, state, "poststart"); }
+        var poststart = LoadHooks(store, id)?.Poststart;
+        var state = poststart is { Count: > 0 } ? Create.StateJson(c, "running") : "";
+        try { HookRunner.RunAll(poststart, state, "poststart"); }
         catch (RuntimeError e) { Logging.Log.Warn(e.Message); }
     }
 
@@ -49,7 +50,11 @@ public static class Start
     {
         try
         {
-            using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllBytes(store.ConfigPath(id)));
+            var bytes = File.ReadAllBytes(store.ConfigPath(id));
+            // Most configs have no hooks: skip the JSON parse unless the key can be there (an escaped
+            // key, \u0068ooks, is caught by the backslash-u test).
+            if (bytes.AsSpan().IndexOf("\"hooks\""u8) < 0 && bytes.AsSpan().IndexOf("\\u"u8) < 0) return null;
+            using var doc = System.Text.Json.JsonDocument.Parse(bytes);
             if (!doc.RootElement.TryGetProperty("hooks", out var h) || h.ValueKind != System.Text.Json.JsonValueKind.Object) return null;
             return new Oci.Runtime.Hooks
             {
