@@ -57,6 +57,11 @@ public sealed class EngineRunFlagsTests(TestEnvironment env) : IntegrationTest(e
         var ok = e.Run("run", "--rm", "--device", $"{node}:/dev/mine", Image, "sh", "-c", "stat -c '%t:%T %F' /dev/mine; exec 3</dev/mine && echo opened");
         Assert.True(ok.Succeeded, ok.ToString());
         Assert.Equal(["a:ed character special file", "opened"], Lines(ok.Stdout));
+        // :r gives read access only: the device cgroup refuses an open for writing.
+        var ro = e.Run("run", "--rm", "--device", $"{node}:/dev/mine:r", Image, "sh", "-c", "exec 3</dev/mine && echo read; exec 4<>/dev/mine && echo written");
+        Assert.NotEqual(0, ro.ExitCode);
+        Assert.Equal(["read"], Lines(ro.Stdout));
+        Assert.Contains("Operation not permitted", ro.Stderr);
         // The same node bind-mounted without --device: the cgroup refuses the open.
         var denied = e.Run("run", "--rm", "-v", $"{node}:/dev/mine", Image, "sh", "-c", "exec 3</dev/mine && echo opened");
         Assert.NotEqual(0, denied.ExitCode);

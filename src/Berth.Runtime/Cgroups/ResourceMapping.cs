@@ -164,11 +164,20 @@ public static class ResourceMapping
     public static List<DeviceRule> DeviceRules(IEnumerable<DeviceRule> specRules, IEnumerable<OciSpec.Device>? created = null)
     {
         var rules = new List<DeviceRule>(specRules);
+        int explicitCount = rules.Count;
         rules.AddRange(DefaultAllowedDevices);
         if (created is not null)
             foreach (var d in created)
                 if (d.Type is "c" or "u" or "b")
-                    rules.Add(new DeviceRule(true, d.Type == "b" ? 'b' : 'c', d.Major, d.Minor, "rwm"));
+                {
+                    char type = d.Type == "b" ? 'b' : 'c';
+                    // A node the config also names in resources.devices gets exactly the access given
+                    // there (an engine's `--device /dev/x:/dev/x:r`), not the implicit rwm.
+                    bool named = false;
+                    for (int i = 0; i < explicitCount; i++)
+                        if (rules[i].Type == type && rules[i].Major == d.Major && rules[i].Minor == d.Minor) { named = true; break; }
+                    if (!named) rules.Add(new DeviceRule(true, type, d.Major, d.Minor, "rwm"));
+                }
         return rules;
     }
 

@@ -188,6 +188,23 @@ public class ResourceMappingTests
         Assert.Equal(12, lines.Count);
     }
 
+    [Fact]
+    public void A_created_device_named_in_resources_keeps_the_access_given_there()
+    {
+        var c = ResourceMapping.ForContainer(new Berth.Oci.Runtime.Linux
+        {
+            Resources = new Resources
+            {
+                Devices = [new DeviceCgroup { Allow = false, Access = "rwm" }, new DeviceCgroup { Allow = true, Type = "c", Major = 10, Minor = 229, Access = "r" }],
+            },
+            Devices = [new Device { Path = "/dev/fuse", Type = "c", Major = 10, Minor = 229 }, new Device { Path = "/dev/other", Type = "c", Major = 10, Minor = 230 }],
+        });
+        var lines = c.Devices.Select(d => (d.Allow, d.V1Line)).ToList();
+        Assert.Equal((true, "c 10:229 r"), lines[1]);
+        Assert.DoesNotContain((true, "c 10:229 rwm"), lines);
+        Assert.Equal((true, "c 10:230 rwm"), lines[^1]);
+    }
+
     [Theory]
     [InlineData(null, "/berth/abc")]
     [InlineData("", "/berth/abc")]
