@@ -49,6 +49,8 @@ public static class Program
 
             Runtime commands: create, start, run, state, kill, delete, list, spec (berth runtime --help)
             Container commands: run [--rm] [-d] [-it] [--name N] [-e K=V] [-w DIR] [-u USER] [--network none|host] IMAGE [CMD...], ps [-a], rm [-f]
+            Networking:       run --network bridge (default)|none|host|private|container:NAME -p [IP:]HOSTPORT:PORT[/udp]
+                              --add-host NAME:IP --dns IP; port NAME (docs/adr/0010)
             Detached:         run -d [--restart P] [--log-opt max-size=S] IMAGE, create, start, restart, logs [-f] [--tail N] [-t], wait
             Files and volumes: run -v SRC:DST[:ro] --mount type=bind|volume|tmpfs,... --tmpfs DST, cp, diff, export, commit,
                               rename, container prune, volume create|ls|rm|inspect|prune

@@ -64,6 +64,21 @@ public sealed class NetworkTests
     }
 
     [Fact]
+    public void Ipam_reclaims_entries_whose_container_directory_is_gone()
+    {
+        var s = Empty();
+        s.Allocate("live", [PortMapping.Parse("8080:80")], "/store one/containers/live");
+        s.Allocate("gone", [PortMapping.Parse("9090:80")], "/deleted/containers/gone");
+        s.Allocate("old", []);
+        var back = IpamState.Parse(s.Render(), IPAddress.Parse("10.77.0.0"), 16);
+        Assert.Equal("/store one/containers/live", back.Entries[0].Dir);
+        var stale = back.RemoveStale(d => d.StartsWith("/store one/", StringComparison.Ordinal));
+        Assert.Equal(["gone"], stale.Select(e => e.Id));
+        Assert.Equal(["live", "old"], back.Entries.Select(e => e.Id)); // no directory recorded: kept
+        back.Allocate("new", [PortMapping.Parse("9090:80")]); // the reclaimed port is free again
+    }
+
+    [Fact]
     public void Ipam_wraps_around_and_reports_a_full_subnet()
     {
         var s = new IpamState(IPAddress.Parse("192.168.5.0"), 29); // hosts .2 to .6

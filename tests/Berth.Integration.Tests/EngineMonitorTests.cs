@@ -46,6 +46,12 @@ public sealed class EngineMonitorTests(TestEnvironment env) : IntegrationTest(en
         return found;
     }
 
+    private static string SafeRead(string path)
+    {
+        try { return File.ReadAllText(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return ""; }
+    }
+
     private static string[] Stat(int pid)
     {
         var text = File.ReadAllText($"/proc/{pid}/stat");
@@ -135,6 +141,19 @@ public sealed class EngineMonitorTests(TestEnvironment env) : IntegrationTest(en
         Eventually(() => !Kernel.ProcessAlive(monitor), "the monitor to exit");
         Assert.False(File.Exists($"/proc/{init}/stat") && Stat(init)[0] == "Z", "the init was left a zombie");
         Assert.False(Directory.Exists(Path.Combine("/run/berth/engine", id)));
+        Assert.False(File.Exists(Path.Combine("/run/berth/netns", id)), "the exited container's network namespace is still pinned");
+        Assert.False(Directory.Exists("/sys/class/net/veth" + id[..11]), "the exited container's veth is still there");
+    }
+
+    [Fact]
+    public void An_oom_kill_is_recorded()
+    {
+        // awk doubles a string in its own memory: user page faults, so the memory cgroup OOM-kills it.
+        RunDetached("--name", "oom", "--memory", "32m", "berth.local/busybox", "awk", "BEGIN { s = \"x\"; while (1) s = s s }");
+        Assert.Equal("137", Engine("wait", "oom").Stdout.Trim());
+        var state = Inspect("oom")["State"]!;
+        Assert.True((bool)state["OOMKilled"]!);
+        Assert.Equal(137, (int)state["ExitCode"]!);
     }
 
     [Fact]
@@ -248,6 +267,10 @@ public sealed class EngineMonitorTests(TestEnvironment env) : IntegrationTest(en
         Assert.True(restart.Succeeded, restart.ToString());
         Assert.True((bool)Inspect("c")["State"]!["Running"]!);
         Assert.NotEqual(first, Monitors()[id]);
+        // The stop tore the bridge network down; the start set it up again.
+        var addr = Engine("exec", "c", "ip", "-4", "addr", "show", "eth0");
+        Assert.True(addr.Succeeded, addr.ToString());
+        Assert.Contains("inet 10.77.", addr.Stdout);
         Assert.Equal(["run", "run"], Lines(Engine("logs", "c").Stdout));
         Assert.True(Engine("rm", "-f", "c").Succeeded);
         AssertNothingLeft(id);
@@ -259,6 +282,30 @@ public sealed class EngineMonitorTests(TestEnvironment env) : IntegrationTest(en
         RunDetached("-t", "--name", "t", "berth.local/busybox", "sh", "-c", "tty; stty size");
         Assert.Equal("0", Engine("wait", "t").Stdout.Trim());
         Assert.Equal(["/dev/pts/0", "24 80"], Lines(Engine("logs", "t").Stdout));
+    }
+
+    [Fact]
+    public void Exec_with_a_pty_and_detached_exec_in_a_detached_container()
+    {
+        var id = RunDetached("--name", "x", "berth.local/busybox", "sleep", "60");
+        var t = Engine("exec", "-t", "x", "sh", "-c", "tty; exit 4");
+        Assert.Equal(4, t.ExitCode);
+        Assert.StartsWith("/dev/pts/", Lines(t.Stdout)[0]);
+        var it = ProcessRunner.Run(Berth, ["--storage", _storage, "exec", "-it", "x", "sh"], Path.Combine(_storage, "cmds"),
+            stdin: "echo in-$((1+2))\nexit 5\n");
+        Assert.Equal(5, it.ExitCode);
+        Assert.Contains("in-3", it.Stdout);
+        var d = Engine("exec", "-d", "x", "sleep", "31");
+        Assert.True(d.Succeeded, d.ToString());
+        // The detached process has /dev/null as stdio, not the CLI's files.
+        int sleeper = 0;
+        Eventually(() => (sleeper = Directory.EnumerateDirectories("/proc").Select(p => int.TryParse(Path.GetFileName(p), out var n) ? n : 0)
+            .FirstOrDefault(n => n > 0 && SafeRead($"/proc/{n}/cmdline") == "sleep\031\0" && SafeRead($"/proc/{n}/cgroup").Contains(id))) > 0,
+            "the detached exec's process");
+        for (int fd = 0; fd < 3; fd++) Assert.Equal("/dev/null", new FileInfo($"/proc/{sleeper}/fd/{fd}").LinkTarget);
+        Assert.NotEqual(0, Engine("exec", "-d", "-t", "x", "true").ExitCode);
+        Assert.True(Engine("rm", "-f", "x").Succeeded);
+        AssertNothingLeft(id);
     }
 
     public new void Dispose()

@@ -299,6 +299,55 @@ public sealed class EngineNetworkTests(TestEnvironment env) : IntegrationTest(en
     }
 
     [Fact]
+    public void A_store_deleted_without_rm_does_not_keep_its_port_and_address()
+    {
+        string lost = NewStorage(), storage = NewStorage();
+        int port = FreePort();
+        string? id = null;
+        try
+        {
+            var r = Engine(lost, "run", "-d", "-p", $"{port}:80", Image, "true");
+            Assert.True(r.Succeeded, r.ToString());
+            id = r.Stdout.Trim();
+            Assert.NotEmpty(Traces(id, null));
+            RemoveAll(lost); // unmounts its rootfs and deletes the store, as a crashed script might
+            ProcessRunner.Host(Path.Combine(Path.GetDirectoryName(Env.RuntimePath)!, "berth-runtime"), "--root", "/run/berth/engine", "delete", "-f", id);
+
+            var again = Engine(storage, "run", "--rm", "-p", $"{port}:80", Image, "true");
+            Assert.True(again.Succeeded, again.ToString());
+            Assert.Empty(Traces(id, null));
+        }
+        finally
+        {
+            RemoveAll(storage);
+            if (id is not null) ProcessRunner.Host(Path.Combine(Path.GetDirectoryName(Env.RuntimePath)!, "berth-runtime"), "--root", "/run/berth/engine", "delete", "-f", id);
+        }
+    }
+
+    [Fact]
+    public void A_stopped_container_keeps_its_network_and_starts_again_with_it()
+    {
+        string storage = NewStorage();
+        try
+        {
+            var r = Engine(storage, "run", "-d", "--name", "re", Image, "sleep", "60");
+            Assert.True(r.Succeeded, r.ToString());
+            var id = r.Stdout.Trim();
+            var ip = (string)InspectOne(storage, "re")["NetworkSettings"]!["IPAddress"]!;
+            Assert.True(Engine(storage, "stop", "-t", "0", "re").Succeeded);
+            Assert.Equal("", (string?)InspectOne(storage, "re")["NetworkSettings"]!["IPAddress"]);
+            var start = Engine(storage, "start", "re");
+            Assert.True(start.Succeeded, start.ToString());
+            var addr = Engine(storage, "exec", "re", "ip", "-o", "-4", "addr", "show", "eth0");
+            Assert.True(addr.Succeeded, addr.ToString());
+            Assert.Contains($"inet {ip}/16", addr.Stdout);
+            Assert.True(Engine(storage, "rm", "-f", "re").Succeeded);
+            Assert.Empty(Traces(id, ip));
+        }
+        finally { RemoveAll(storage, "re"); }
+    }
+
+    [Fact]
     public void Concurrent_runs_get_distinct_addresses_and_release_them()
     {
         string storage = NewStorage();

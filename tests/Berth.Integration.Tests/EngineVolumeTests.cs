@@ -100,6 +100,19 @@ public sealed class EngineVolumeTests(TestEnvironment env) : IntegrationTest(env
         Assert.DoesNotContain(" - tmpfs ", lines.Single(l => l.Split(' ')[4] == "/anon"));
         Assert.Equal("1777", Lines(r.Stdout)[^1]);
         Assert.Empty(Lines(e.Ok("volume", "ls", "-q"))); // the anonymous volume went with --rm
+
+        // rm -v takes a container's anonymous volumes with it, never a named one.
+        e.Ok("run", "--name", "keep", "-v", "/anon", "-v", "named:/n", Image, "true");
+        Assert.Equal(2, Lines(e.Ok("volume", "ls", "-q")).Length);
+        e.Ok("rm", "-v", "keep");
+        Assert.Equal(["named"], Lines(e.Ok("volume", "ls", "-q")));
+        e.Ok("volume", "rm", "named");
+
+        // Detached --rm: the monitor removes the container and its anonymous volume when it exits.
+        e.Ok("run", "-d", "--rm", "-v", "/anon", Image, "sleep", "0.2");
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (DateTime.UtcNow < deadline && Lines(e.Ok("volume", "ls", "-q")).Length > 0) Thread.Sleep(100);
+        Assert.Empty(Lines(e.Ok("volume", "ls", "-q")));
     }
 
     [Fact]

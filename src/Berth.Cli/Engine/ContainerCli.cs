@@ -78,8 +78,10 @@ public static class ContainerCli
         }
         bool tty = p.Has("tty") || p.Has("it") || p.Has("ti");
         // The container's process is the runtime's; re-exec from a read-only copy first (CVE-2019-5736).
-        if (!Berth.Linux.Processes.SealedExe.WasReexecuted) Berth.Linux.Cgroups.MigrationWarmup.Kick();
-        Berth.Linux.Processes.SealedExe.Reexec(Environment.GetCommandLineArgs());
+        // Detached or created containers are started by the monitor's helper, which does that itself.
+        bool inProcess = !p.Has("detach") && !create;
+        if (inProcess && !Berth.Linux.Processes.SealedExe.WasReexecuted) Berth.Linux.Cgroups.MigrationWarmup.Kick();
+        if (inProcess) Berth.Linux.Processes.SealedExe.Reexec(Environment.GetCommandLineArgs());
         return Service(storage).Run(new RunOptions
         {
             Image = p.Positional[0],
@@ -136,8 +138,8 @@ public static class ContainerCli
         var p = new ArgParser().Option("workdir|w").Option("user|u").Multi("env|e")
             .Flag("detach|d").Flag("tty|t").Flag("interactive|i").Flag("it").Flag("ti").Parse(rest);
         if (p.Positional.Count < 2) throw new UsageError("berth exec needs a container and a command");
-        if (p.Has("tty") || p.Has("it") || p.Has("ti"))
-            throw new UsageError("berth exec -t needs the container monitor's console, which is not built yet (use berth-runtime exec -t --console-socket)");
+        bool tty = p.Has("tty") || p.Has("it") || p.Has("ti");
+        if (tty && p.Has("detach")) throw new UsageError("berth exec -d -t: a detached exec has no terminal to attach; drop -t");
         if (!Berth.Linux.Processes.SealedExe.WasReexecuted) Berth.Linux.Cgroups.MigrationWarmup.Kick();
         Berth.Linux.Processes.SealedExe.Reexec(Environment.GetCommandLineArgs());
         return Service(storage).Exec(p.Positional[0], new Berth.Runtime.Lifecycle.ExecOptions
@@ -147,6 +149,8 @@ public static class ContainerCli
             Cwd = p.Get("workdir"),
             User = p.Get("user"),
             Detach = p.Has("detach"),
+            Tty = tty,
+            InternalConsole = tty,
         });
     }
 
@@ -256,7 +260,7 @@ public static class ContainerCli
 
     private static int Rm(List<string> rest, string? storage)
     {
-        var p = new ArgParser().Flag("force|f").Parse(rest);
+        var p = new ArgParser().Flag("force|f").Flag("volumes|v").Parse(rest);
         if (p.Positional.Count == 0) throw new UsageError("berth rm needs a container name or id");
         var svc = Service(storage);
         int rc = 0;
@@ -264,7 +268,8 @@ public static class ContainerCli
         {
             try
             {
-                svc.Remove(r, p.Has("force"));
+                if (p.Has("volumes")) svc.RemoveWithAnonymousVolumes(r, p.Has("force"));
+                else svc.Remove(r, p.Has("force"));
                 Console.WriteLine(r);
             }
             catch (EngineError e)

@@ -14,7 +14,6 @@ public static class MonitorCli
         var p = new ArgParser().Flag("attach|a").Flag("interactive|i").Parse(rest, stopAtPositional: false);
         if (p.Has("attach") || p.Has("interactive")) throw new UsageError("berth start -a/-i: attaching is not supported; use berth logs -f");
         if (p.Positional.Count == 0) throw new UsageError("berth start needs a container name or id");
-        ReexecProtected();
         int rc = 0;
         foreach (var r in p.Positional)
         {
@@ -37,7 +36,6 @@ public static class MonitorCli
         var p = new ArgParser().Option("time|t").Parse(rest, stopAtPositional: false);
         if (p.Positional.Count == 0) throw new UsageError("berth restart needs a container name or id");
         TimeSpan? grace = p.Get("time") is null ? null : TimeSpan.FromSeconds(p.GetInt("time", 10));
-        ReexecProtected();
         foreach (var r in p.Positional)
         {
             svc.Restart(r, grace);

@@ -10,7 +10,8 @@ public static class SandboxCli
     private const string Usage =
         "usage: berth sandbox run [--box DIR] [--dir SRC[:DST][:rw]]... [--time SEC] [--wall-time SEC] [--memory SIZE]\n" +
         "         [--processes N] [--fsize KB] [--open-files N] [--stack SIZE] [--stdin F] [--stdout F] [--stderr F]\n" +
-        "         [--meta FILE] [--meta-format json|isolate] [--net] [--keep-output] [--box-size SIZE] -- PROGRAM ARGS...\n" +
+        "         [--meta FILE] [--meta-format json|isolate] [--net] [--keep-output] [--box-size SIZE]\n" +
+        "         [--seccomp FILE] [--on-violation log|deny|kill|quarantine] [--audit FILE] [--evidence DIR] -- PROGRAM ARGS...\n" +
         "       berth sandbox batch JOBS.jsonl|- [--parallel N]";
 
     /// <summary>Exit status: 0 verdict OK, 1 another verdict, 2 internal error (XX) or bad usage, as isolate.</summary>
@@ -32,6 +33,7 @@ public static class SandboxCli
                 .Option("box").Multi("dir").Option("time").Option("wall-time").Option("memory").Option("processes")
                 .Option("fsize").Option("open-files").Option("stack").Option("stdin").Option("stdout").Option("stderr")
                 .Option("meta").Option("meta-format").Option("box-size").Flag("net").Flag("keep-output")
+                .Option("seccomp").Option("on-violation").Option("audit").Option("evidence")
                 .Parse(args[1..]);
             var fmt = p.Get("meta-format") ?? "json";
             if (fmt is not ("json" or "isolate")) throw new UsageError($"--meta-format {fmt}: json or isolate");
@@ -55,7 +57,13 @@ public static class SandboxCli
                 Net = p.Has("net"),
                 KeepOutput = p.Has("keep-output"),
                 BoxSize = Size(p, "box-size") ?? 128L << 20,
+                Seccomp = p.Get("seccomp") is { } sc ? Path.GetFullPath(sc) : null,
+                OnViolation = OnViolation(p.Get("on-violation")),
+                Audit = p.Get("audit") is { } au ? Path.GetFullPath(au) : null,
+                Evidence = p.Get("evidence") is { } ev ? Path.GetFullPath(ev) : null,
             };
+            if (o.OnViolation == ViolationMode.Quarantine && o.Evidence is null) throw new UsageError("--on-violation quarantine needs --evidence DIR");
+            if (o.Seccomp is not null && !File.Exists(o.Seccomp)) throw new UsageError($"--seccomp {o.Seccomp}: no such file");
             if (o.KeepOutput && o.Box is null) throw new UsageError("--keep-output needs --box DIR");
             if (o.Command.Count == 0) throw new UsageError("sandbox run needs a program after --\n" + Usage);
         }
@@ -84,6 +92,15 @@ public static class SandboxCli
         if (v.Status == "XX") Console.Error.WriteLine($"berth: sandbox: {v.Message}");
         return v.Status switch { "OK" => 0, "XX" => 2, _ => 1 };
     }
+
+    private static ViolationMode OnViolation(string? s) => s switch
+    {
+        null or "kill" => ViolationMode.Kill,
+        "log" => ViolationMode.Log,
+        "deny" => ViolationMode.Deny,
+        "quarantine" => ViolationMode.Quarantine,
+        _ => throw new UsageError($"--on-violation {s}: log, deny, kill or quarantine"),
+    };
 
     /// <summary>
     /// `berth sandbox batch FILE|- [--parallel N]`: one job per line (docs/sandbox.md), one result per

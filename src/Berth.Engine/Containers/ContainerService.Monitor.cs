@@ -32,6 +32,8 @@ public sealed partial class ContainerService
         meta.StopSignal = o.StopSignal ?? config.Config?.StopSignal;
         meta.StopTimeout = o.StopTimeout;
         if (meta.StopSignal is { } s && !Signals.TryParse(s, out _)) throw new EngineError($"--stop-signal {s}: unknown signal");
+        if (!o.Detach && !o.CreateOnly && meta.RestartPolicy != "no")
+            throw new EngineError($"--restart {meta.RestartPolicy} needs -d: only a detached container has a monitor to restart it");
         if (o.Remove && meta.RestartPolicy != "no") throw new EngineError("--rm and --restart " + meta.RestartPolicy + " conflict: a removed container cannot restart");
     }
 
@@ -171,6 +173,7 @@ public sealed partial class ContainerService
         {
             var c = store.TryLoad(id) ?? throw new EngineError($"no such container: {id}");
             EnsureMounted(c);
+            EnsureNetwork(id);
             if (_runtime.Exists(id))
             {
                 var old = Container.Load(_runtime, id);
@@ -240,7 +243,11 @@ public sealed partial class ContainerService
             var rc = Container.Load(_runtime, id);
             try { oom = (Berth.Linux.Cgroups.Cgroups.For(rc.Record.CgroupPath).Stats().OomKills ?? 0) > 0; }
             catch (Exception e) when (e is IOException or Berth.Linux.Cgroups.CgroupException or PlatformNotSupportedException or ArgumentException) { }
-            using (_runtime.LockContainer(id)) Delete.Destroy(_runtime, rc);
+            try
+            {
+                using (_runtime.LockContainer(id)) Delete.Destroy(_runtime, rc);
+            }
+            catch (RuntimeError e) { Console.Error.WriteLine($"berth: container {id}: {e.Message}"); } // monitor.err; the exit is still recorded
         }
         var meta = store.Update(id, m =>
         {
@@ -251,9 +258,36 @@ public sealed partial class ContainerService
             m.Restarting = !final;
         });
         if (meta is null || !final) return 0;
-        if (meta.AutoRemove) Cleanup(id);
-        else Overlay.Unmount(store.Merged(id));
+        if (meta.AutoRemove)
+        {
+            var anonymous = AnonymousVolumes(id); // -v /path volumes go with --rm, as in docker
+            Cleanup(id);
+            RemoveVolumes(anonymous);
+        }
+        else
+        {
+            Overlay.Unmount(store.Merged(id));
+            Berth.Engine.Network.ContainerNetwork.Teardown(store, id); // as a foreground run's exit does; start sets it up again
+        }
         return 0;
+    }
+
+    /// <summary>
+    /// A container whose network was torn down when it exited gets it again at start: the same
+    /// pinned namespace path its config names, a fresh veth, an address and its published ports.
+    /// </summary>
+    private void EnsureNetwork(string id)
+    {
+        var rec = Berth.Engine.Network.NetworkRecord.Load(store.Dir(id));
+        if (rec is null) return;
+        var mode = Berth.Engine.Network.NetworkMode.Parse(rec.Mode);
+        if (!mode.Pinned || File.Exists(Berth.Engine.Network.ContainerNetwork.PinPath(id))) return;
+        try { Berth.Engine.Network.ContainerNetwork.Setup(id, store.Dir(id), mode, rec.Ports, ResolveNetworkTarget); }
+        catch
+        {
+            Berth.Engine.Network.ContainerNetwork.Teardown(store, id);
+            throw;
+        }
     }
 
     /// <summary>No terminal is attached to a detached -t container: give it 24 rows and 80 columns, not 0x0.</summary>
@@ -329,6 +363,29 @@ public sealed partial class ContainerService
             bool running = MonitorAlive(now) || (_runtime.Exists(c.Id) && Container.Load(_runtime, c.Id).Status() is "running" or "paused" or "created");
             if (!running) return now.ExitCode ?? 0;
             Thread.Sleep(20);
+        }
+    }
+
+    /// <summary>
+    /// `exec -d`: the process gets /dev/null as stdin, stdout and stderr (as docker's), not the
+    /// caller's terminal or pipes, which it would otherwise hold open for its whole life.
+    /// </summary>
+    private static int ExecDetached(Func<int> exec)
+    {
+        const int F_DUPFD_CLOEXEC = 1030;
+        var saved = new int[3];
+        for (int i = 0; i < 3; i++) saved[i] = LibC.fcntl(i, F_DUPFD_CLOEXEC, 3);
+        int devnull = Fd.Open("/dev/null", Consts.O_RDWR);
+        try
+        {
+            for (int i = 0; i < 3; i++) Fd.Dup2(devnull, i);
+            return exec();
+        }
+        finally
+        {
+            for (int i = 0; i < 3; i++)
+                if (saved[i] >= 0) { LibC.dup3(saved[i], i, 0); LibC.close(saved[i]); }
+            Fd.Close(devnull);
         }
     }
 

@@ -39,6 +39,15 @@ public sealed partial class ContainerService
         _volumes.Delete(name);
     }
 
+    /// <summary>`rm -v`: the container, then its anonymous volumes (named ones stay, as in docker).</summary>
+    public void RemoveWithAnonymousVolumes(string reference, bool force)
+    {
+        var c = store.Find(reference);
+        var anonymous = AnonymousVolumes(c.Id);
+        Remove(c.Id, force);
+        RemoveVolumes(anonymous);
+    }
+
     /// <summary>Volumes a failed or --rm run made for itself: removed unless another container took them up meanwhile.</summary>
     private void RemoveVolumes(List<string> names)
     {

@@ -113,7 +113,7 @@ public sealed partial class ContainerService(ImageStore images, EngineStore stor
             meta.ExitCode = code;
             store.Save(meta);
             Overlay.Unmount(store.Merged(id));
-            ContainerNetwork.Teardown(store, id);
+            // The network stays until rm, as for detached containers: `start` joins the same pinned namespace.
         }
         return code;
     }
@@ -152,6 +152,7 @@ public sealed partial class ContainerService(ImageStore images, EngineStore stor
     {
         var c = store.Find(reference);
         if (!_runtime.Exists(c.Id)) throw new EngineError($"container {c.Name} is not running");
+        if (o.Detach) return ExecDetached(() => Berth.Runtime.Lifecycle.Exec.Execute(_runtime, c.Id, o));
         return Berth.Runtime.Lifecycle.Exec.Execute(_runtime, c.Id, o);
     }
 

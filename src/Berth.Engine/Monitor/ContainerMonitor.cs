@@ -217,7 +217,7 @@ public static unsafe class ContainerMonitor
         try
         {
             pid = Spawn.Exec("/proc/self/exe", ["berth", "--storage", s_storage, command, s_id, code, mode], s_env,
-                s_devnull, s_devnull, s_devnull, s_devnull, detach: false);
+                s_devnull, s_devnull, 2 /* our stderr: monitor.err */, s_devnull, detach: false);
         }
         catch (LinuxException) { return; }
         int st;

@@ -75,6 +75,7 @@ public static class ContainerNetwork
 
         using var host = new RtNetlink();
         IPAddress ip;
+        List<IpamState.Entry> stale;
         int bridgeIndex;
         Directory.CreateDirectory(StateDir);
         using (Ipam.Lock())
@@ -84,7 +85,13 @@ public static class ContainerNetwork
             if (fresh) bridgeIndex = CreateBridge(host);
             else EnsureForwarding();
             var state = Ipam.Read();
-            ip = state.Allocate(id, ports);
+            stale = state.RemoveStale(Directory.Exists);
+            if (stale.Count > 0)
+            {
+                Ipam.Write(state);
+                foreach (var p in stale.SelectMany(e => e.Ports)) Nft.TryRun(NftRules.DeletePorts([p]));
+            }
+            ip = state.Allocate(id, ports, dir);
             Ipam.Write(state);
             if (fresh || ports.Count > 0)
             {
@@ -99,6 +106,12 @@ public static class ContainerNetwork
             }
         }
         Timing.Mark("engine: address allocated");
+        foreach (var e in stale)
+        {
+            // What a container whose store was deleted left: its veth and namespace pin.
+            host.DeleteLink(VethName(e.Id));
+            NetNsPin.Remove(PinPath(e.Id));
+        }
         var mac = MacFor(ip);
         int nsFd = Fd.Open(rec.Netns, Consts.O_RDONLY | Consts.O_CLOEXEC);
         try { host.CreateVeth(VethName(id), bridgeIndex, "eth0", nsFd, mac); }

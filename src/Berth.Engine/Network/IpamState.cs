@@ -6,11 +6,12 @@ namespace Berth.Engine.Network;
 
 /// <summary>
 /// The bridge's address allocations, as text: a "last A.B.C.D" line, then one line per container:
-/// "IP ID PORTKEY...". Pure; <see cref="Ipam"/> keeps it in a file under a lock.
+/// "IP ID [dir=ESCAPED-PATH] PORTKEY...". Pure; <see cref="Ipam"/> keeps it in a file under a lock.
 /// </summary>
 public sealed class IpamState
 {
-    public sealed record Entry(IPAddress Address, string Id, List<PortMapping> Ports);
+    /// <param name="Dir">The container's directory in its store, so an entry whose store is gone can be reclaimed.</param>
+    public sealed record Entry(IPAddress Address, string Id, List<PortMapping> Ports, string? Dir = null);
 
     private readonly uint _network, _size;
     public List<Entry> Entries { get; } = [];
@@ -32,7 +33,11 @@ public sealed class IpamState
             var f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
             if (f.Length >= 2 && f[0] == "last" && IPAddress.TryParse(f[1], out var last)) s.Last = last;
             else if (f.Length >= 2 && IPAddress.TryParse(f[0], out var ip))
-                s.Entries.Add(new Entry(ip, f[1], f.Skip(2).Select(PortMapping.FromKey).ToList()));
+            {
+                var dir = f.Skip(2).FirstOrDefault(x => x.StartsWith("dir=", StringComparison.Ordinal));
+                s.Entries.Add(new Entry(ip, f[1], f.Skip(2).Where(x => x != dir).Select(PortMapping.FromKey).ToList(),
+                    dir is null ? null : Uri.UnescapeDataString(dir[4..])));
+            }
         }
         return s;
     }
@@ -44,6 +49,7 @@ public sealed class IpamState
         foreach (var e in Entries)
         {
             sb.Append(e.Address).Append(' ').Append(e.Id);
+            if (e.Dir is not null) sb.Append(" dir=").Append(Uri.EscapeDataString(e.Dir));
             foreach (var p in e.Ports) sb.Append(' ').Append(p.Key);
             sb.Append('\n');
         }
@@ -55,7 +61,7 @@ public sealed class IpamState
     /// not reused at once while conntrack or neighbours may still remember it. Refuses ports
     /// another container publishes already.
     /// </summary>
-    public IPAddress Allocate(string id, IReadOnlyList<PortMapping> ports)
+    public IPAddress Allocate(string id, IReadOnlyList<PortMapping> ports, string? dir = null)
     {
         if (Entries.Any(e => e.Id == id)) throw new EngineError($"container {id[..Math.Min(12, id.Length)]} has an address already");
         for (int i = 0; i < ports.Count; i++)
@@ -74,11 +80,22 @@ public sealed class IpamState
         {
             if (taken.Contains(a)) continue;
             var ip = FromUInt(a);
-            Entries.Add(new Entry(ip, id, [.. ports]));
+            Entries.Add(new Entry(ip, id, [.. ports], dir));
             Last = ip;
             return ip;
         }
         throw new EngineError($"no free address left in the bridge network ({Entries.Count} containers use it)");
+    }
+
+    /// <summary>
+    /// Removes the entries whose container directory no longer exists (its store was deleted without
+    /// `berth rm`), so their addresses and host ports do not stay taken forever; returns them.
+    /// </summary>
+    public List<Entry> RemoveStale(Func<string, bool> dirExists)
+    {
+        var stale = Entries.Where(e => e.Dir is not null && !dirExists(e.Dir)).ToList();
+        foreach (var e in stale) Entries.Remove(e);
+        return stale;
     }
 
     /// <summary>Removes the container's entry; returns it, or null if it had none.</summary>

@@ -94,6 +94,7 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
     {
         Timing("plan");
         _spec = SandboxSpec.Build(Options, Rootfs, Box);
+        SecureSpec();
         foreach (var warning in Berth.Runtime.Spec.SpecValidator.Validate(_spec, Slot.Dir))
             Berth.Runtime.Logging.Log.Warn(warning);
         _cg = Slot.AcquireCgroup();
@@ -120,7 +121,7 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
                 SandboxRunner.Redirect(f, fd);
                 Fd.Close(f);
             }
-            _handle = Ephemeral.Launch(_plan!, _cg.Manager, new Ephemeral.Options { ReaperStatusFd = _statusWrite });
+            _handle = Ephemeral.Launch(_plan!, _cg.Manager, new Ephemeral.Options { ReaperStatusFd = _statusWrite, OnSeccompFd = SeccompListener });
             _pid = _handle.InitPid;
         }
         finally
@@ -144,14 +145,17 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
         int pidfd = (int)LibC.syscall(Syscalls.PidfdOpen, _pid, 0, 0, 0, 0, 0);
         var sw = Stopwatch.StartNew();
         Timing("release");
+        SecureStart();
         _handle!.Release();
         bool timeKill = false, wallKill = false, killed = false;
         ulong cpuLimit = Options.Time is { } t ? (ulong)(t * 1e9) : ulong.MaxValue;
         double? wall = Options.EffectiveWallTime;
+        long* pfd = stackalloc long[2];
         try
         {
             while (true)
             {
+                if (!killed && SecureCheck()) killed = true;
                 var (got, st) = Proc.TryWait(_pid);
                 if (got == _pid) { _reaped = true; Timing("exited"); return (st, timeKill, wallKill); }
                 if (got < 0)
@@ -172,8 +176,10 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
                     timeout = (int)Math.Clamp((w - sw.Elapsed.TotalSeconds) * 1000 + 1, 1, timeout);
                 if (pidfd >= 0)
                 {
-                    long pfd = (uint)pidfd | ((long)Consts.POLLIN << 32);
-                    LibC.poll(&pfd, 1, timeout);
+                    // The init's exit, or the supervisor asking for a kill on a violation.
+                    pfd[0] = (uint)pidfd | ((long)Consts.POLLIN << 32);
+                    pfd[1] = (uint)SecurityWakeFd | ((long)Consts.POLLIN << 32);
+                    LibC.poll(pfd, SecurityWakeFd >= 0 && !killed ? 2UL : 1UL, timeout);
                 }
                 else Thread.Sleep(1);
             }
@@ -197,7 +203,7 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
         ulong oom = stats.OomKills ?? 0;
         if (oom == 0 && _cg.Manager.Version == "v1" && Options.Memory is not null && _cg.MemoryDir is { } memDir)
             oom = SandboxRunner.ReadFailcntOom(memDir, status);
-        if (Options.KeepOutput && Options.Box is not null) SandboxRunner.CopyBack(Box, Options.Box);
+        if (Options.KeepOutput && Options.Box is not null && !SecurityForbidsCopyBack) SandboxRunner.CopyBack(Box, Options.Box);
         var v = Verdict;
         v.Time = (stats.CpuUsageNanos ?? 0) / 1e9;
         v.MaxRssKb = (long)((stats.MemoryMaxUsage ?? 0) / 1024);
@@ -217,6 +223,7 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
                 "RE" => $"exited with error status {status.Code}",
                 _ => "",
             };
+        SecureVerdict(v);
     }
 
     private void KillAll()
@@ -242,6 +249,7 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
             Proc.Wait(_pid);
             _reaped = true;
         }
+        SecureTeardown();
         // Unmount first: the box's pages go with the tmpfs, so the cgroup's reset has nothing of them to reclaim.
         if (_mounted)
         {

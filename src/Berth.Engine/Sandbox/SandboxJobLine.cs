@@ -31,6 +31,8 @@ public static class SandboxJobLine
             double? time = null, wallTime = null;
             long? memory = null, fsize = null, stack = null, processes = null, openFiles = null, boxSize = null;
             bool net = false, keep = false;
+            string? seccomp = null, audit = null, evidence = null;
+            var onViolation = ViolationMode.Kill;
             foreach (var p in root.EnumerateObject())
             {
                 var v = p.Value;
@@ -56,17 +58,32 @@ public static class SandboxJobLine
                     case "stderr": stderr = String(v, p.Name); break;
                     case "net": net = Bool(v, p.Name); break;
                     case "keep-output": keep = Bool(v, p.Name); break;
+                    case "seccomp": seccomp = Path.GetFullPath(String(v, p.Name)); break;
+                    case "audit": audit = Path.GetFullPath(String(v, p.Name)); break;
+                    case "evidence": evidence = Path.GetFullPath(String(v, p.Name)); break;
+                    case "on-violation":
+                        onViolation = String(v, p.Name) switch
+                        {
+                            "log" => ViolationMode.Log,
+                            "deny" => ViolationMode.Deny,
+                            "kill" => ViolationMode.Kill,
+                            "quarantine" => ViolationMode.Quarantine,
+                            var bad => throw new EngineError($"\"on-violation\": {bad}: expected log, deny, kill or quarantine"),
+                        };
+                        break;
                     default: throw new EngineError($"unknown key \"{p.Name}\"");
                 }
             }
             if (command is null || command.Count == 0) throw new EngineError("\"command\": missing (an array: the program and its arguments)");
             if (keep && box is null) throw new EngineError("\"keep-output\" needs \"box\"");
+            if (onViolation == ViolationMode.Quarantine && evidence is null) throw new EngineError("\"on-violation\": quarantine needs \"evidence\"");
             var o = new SandboxOptions
             {
                 Command = command, Box = box, Dirs = dirs, Time = time, WallTime = wallTime, Memory = memory,
                 Processes = processes ?? 64, FsizeKb = fsize, OpenFiles = openFiles ?? 64, Stack = stack,
                 Stdin = stdin, Stdout = stdout, Stderr = stderr, Net = net, KeepOutput = keep,
                 BoxSize = boxSize ?? 128L << 20,
+                Seccomp = seccomp, OnViolation = onViolation, Audit = audit, Evidence = evidence,
             };
             return new Job(o, id);
         }

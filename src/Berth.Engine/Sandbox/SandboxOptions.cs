@@ -33,6 +33,14 @@ public sealed class SandboxOptions
 
     /// <summary>The wall-time limit in force: --wall-time, else 3 x --time + 1 s so a sleeper cannot hold the jail forever.</summary>
     public double? EffectiveWallTime => WallTime ?? (Time is { } t ? 3 * t + 1 : null);
+    /// <summary>--seccomp FILE: a custom profile instead of the built-in allowlist (<see cref="SandboxProfile"/>).</summary>
+    public string? Seccomp { get; init; }
+    /// <summary>--on-violation: what a forbidden system call gets (default kill: verdict SV).</summary>
+    public ViolationMode OnViolation { get; init; } = ViolationMode.Kill;
+    /// <summary>--audit FILE: one JSON line per forbidden call.</summary>
+    public string? Audit { get; init; }
+    /// <summary>--evidence DIR: where quarantine writes its bundle.</summary>
+    public string? Evidence { get; init; }
     /// <summary>Size of the box tmpfs.</summary>
     public long BoxSize { get; init; } = 128L << 20;
 

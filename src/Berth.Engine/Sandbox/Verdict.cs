@@ -4,7 +4,7 @@ using System.Text.Json;
 
 namespace Berth.Engine.Sandbox;
 
-/// <summary>The result of one sandboxed run: status OK|RE|SG|TO|ML|OL|XX and the figures behind it.</summary>
+/// <summary>The result of one sandboxed run: status OK|RE|SG|TO|ML|OL|SV|XX and the figures behind it.</summary>
 public sealed class Verdict
 {
     public string Status { get; set; } = "XX";
@@ -19,6 +19,9 @@ public sealed class Verdict
     /// <summary>Processes still alive when the program's main process exited (killed by the jail's reaper).</summary>
     public int Orphans { get; set; }
     public string Message { get; set; } = "";
+    /// <summary>Forbidden system calls the program attempted (seccomp supervisor), and the first of them.</summary>
+    public int Violations { get; set; }
+    public Violation? FirstViolation { get; set; }
 
     /// <summary>
     /// Decides the status: a kill for time wins, then an OOM kill in the cgroup, then SIGXFSZ
@@ -50,6 +53,8 @@ public sealed class Verdict
             w.WriteBoolean("killed", Killed);
             w.WriteNumber("orphans", Orphans);
             w.WriteString("message", Message);
+            w.WriteNumber("violations", Violations);
+            if (FirstViolation is { } fv) { w.WritePropertyName("violation"); fv.Write(w); }
             w.WriteEndObject();
         }
         return Encoding.UTF8.GetString(ms.ToArray()) + "\n";
@@ -68,6 +73,8 @@ public sealed class Verdict
         sb.Append("max-rss:").Append(MaxRssKb.ToString(inv)).Append('\n');
         sb.Append("cg-mem:").Append(MaxRssKb.ToString(inv)).Append('\n');
         if (Killed) sb.Append("killed:1\n");
+        if (Violations > 0) sb.Append("violations:").Append(Violations.ToString(inv)).Append('\n');
+        if (FirstViolation is { } fv) sb.Append("violation:").Append(fv.Syscall).Append('\n');
         if (Message.Length > 0) sb.Append("message:").Append(Message.Replace('\n', ' ')).Append('\n');
         return sb.ToString();
     }

@@ -11,6 +11,9 @@ internal static class CgroupTree
     /// <summary>rmdir <paramref name="dir"/> and its descendants, deepest first; absent is fine.</summary>
     public static void Remove(ICgroupFs fs, string dir)
     {
+        // The usual case, a leaf with no tasks left, goes in one rmdir (delete is hot: 12 hierarchies on v1).
+        int first = fs.Rmdir(dir);
+        if (first == 0 || first == Consts.ENOENT) return;
         if (!fs.DirExists(dir)) return;
         foreach (var child in fs.SubDirectories(dir)) Remove(fs, child);
         var deadline = DateTime.UtcNow + RemoveTimeout;

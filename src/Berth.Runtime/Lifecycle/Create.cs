@@ -34,6 +34,8 @@ public sealed class CreateOptions
     /// container can use the sealed exec stub instead (docs/adr/0013). Null: the caller already did it.
     /// </summary>
     public Action? ProtectExe { get; init; }
+    /// <summary>`run`: start follows at once and records "running", so create skips its "created" write.</summary>
+    public bool StartsAtOnce { get; set; }
 }
 
 /// <summary>`create`: validate, plan, then set up the container and leave its init blocked on the exec fifo.</summary>
@@ -122,7 +124,7 @@ public static class Create
             record.InitPid = pid;
             record.InitStartTime = Proc.StartTime(pid) ?? 0;
             record.Status = "created";
-            store.Save(record);
+            if (!o.StartsAtOnce) store.Save(record);
             if (o.PidFile is not null) WritePidFile(o.PidFile, pid);
             return new Container(store, record);
         }

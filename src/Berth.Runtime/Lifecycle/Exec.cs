@@ -24,6 +24,8 @@ public sealed class ExecOptions
     public bool NoNewPrivs { get; init; }
     public int PreserveFds { get; init; }
     public List<string> Args { get; init; } = [];
+    /// <summary>The engine's `exec -t`: with no --console-socket, the runtime takes the pty master itself and proxies it.</summary>
+    public bool InternalConsole { get; init; }
 }
 
 /// <summary>
@@ -52,7 +54,7 @@ public static class Exec
         var process = o.ProcessFile is not null ? ReadProcess(o.ProcessFile) : FromFlags(spec, o);
         if (o.Tty) process.Terminal = true;
         if (process.Args is not { Count: > 0 }) throw new RuntimeError("exec: no command given (args are empty)");
-        if (process.Terminal && o.ConsoleSocket is null)
+        if (process.Terminal && o.ConsoleSocket is null && !o.InternalConsole)
             throw new RuntimeError("exec --tty needs --console-socket (or run without a terminal)");
 
         InitPlan plan;
@@ -68,8 +70,11 @@ public static class Exec
         }
         catch (SpecException e) { throw new RuntimeError(e.Message.Replace("process.", "exec process.")); }
 
+        int receive = -1;
         if (o.ConsoleSocket is not null)
             plan.ConsoleSocketFd = Berth.Linux.Sockets.UnixSocket.Connect(o.ConsoleSocket, "console socket");
+        else if (process.Terminal)
+            (receive, plan.ConsoleSocketFd) = Fd.SocketPair();
         int pid;
         try
         {
@@ -77,13 +82,24 @@ public static class Exec
         }
         catch (Exception e) when (e is LinuxException or IOException or Berth.Linux.Cgroups.CgroupException)
         {
+            Fd.Close(receive);
             throw new RuntimeError(e.Message);
         }
         finally { Fd.Close(plan.ConsoleSocketFd); }
+        int master = -1;
+        if (receive >= 0)
+        {
+            try { master = Berth.Linux.Sockets.UnixSocket.ReceiveFd(receive, "the exec process's pty"); }
+            finally { Fd.Close(receive); }
+        }
         if (o.PidFile is not null)
             AtomicFile.Write(Path.GetFullPath(o.PidFile), System.Text.Encoding.ASCII.GetBytes(pid.ToString()));
-        if (o.Detach) return 0;
-        return Foreground.Wait(pid).ShellCode;
+        if (o.Detach)
+        {
+            Fd.Close(master);
+            return 0;
+        }
+        return (master >= 0 ? TerminalProxy.Run(pid, master) : Foreground.Wait(pid)).ShellCode;
     }
 
     /// <summary>exec runs no hooks; a seccomp listener gets the exec'd process's notify fd.</summary>

@@ -13,7 +13,9 @@ public sealed class ExecStubTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private (int Exit, string Out, string Err) Run(string? stdin, params string[] argv)
+    private (int Exit, string Out, string Err) Run(string? stdin, params string[] argv) => RunWith("", stdin, argv);
+
+    private (int Exit, string Out, string Err) RunWith(string prelude, string? stdin, params string[] argv)
     {
         string stub = Path.Combine(_dir, "stub");
         if (!File.Exists(stub))
@@ -28,7 +30,7 @@ public sealed class ExecStubTests : IDisposable
         // argv[0] must be the fifo fd: bash's `exec -a` sets it.
         psi.FileName = "/bin/bash";
         psi.ArgumentList.Add("-c");
-        psi.ArgumentList.Add("exec -a \"$0\" \"$STUB\" \"$@\"");
+        psi.ArgumentList.Add(prelude + "exec -a \"$0\" \"$STUB\" \"$@\"");
         foreach (var a in argv) psi.ArgumentList.Add(a);
         psi.Environment["STUB"] = stub;
         psi.Environment["STUB_TEST_VAR"] = "from-env";
@@ -70,9 +72,9 @@ public sealed class ExecStubTests : IDisposable
     [Fact]
     public void Multi_digit_fifo_fd_is_parsed()
     {
-        // fd 10 is not open: the read fails (EBADF) and the stub exits 1; fd 0 would have worked.
-        var r = Run("x", "10", "/bin/echo", "echo", "must-not-run");
-        Assert.Equal(1, r.Exit);
-        Assert.Equal("", r.Out);
+        // The "fifo" is fd 12 (stdin moved there); stdin itself is /dev/null, so only fd 12 has the byte.
+        var r = RunWith("exec 12<&0 0</dev/null; ", "x", "12", "/bin/sh", "sh", "-c", "if [ -e /proc/$$/fd/12 ]; then echo fd12-open; else echo ran; fi");
+        Assert.Equal(0, r.Exit);
+        Assert.Equal("ran\n", r.Out);
     }
 }
