@@ -20,7 +20,8 @@ public sealed class SandboxTests(TestEnvironment env) : IntegrationTest(env)
         var marker = "bt-sandbox-" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(6));
         Directory.CreateDirectory(Scratch);
         var meta = Path.Combine(Scratch, marker + ".meta");
-        var r = ProcessRunner.Run(Berth, ["sandbox", "run", "--meta", meta, .. options, "--", Busybox, "sh", "-c", script, marker], Scratch);
+        var r = ProcessRunner.Run(Berth, ["sandbox", "run", "--meta", meta, .. options, "--", Busybox, "sh", "-c", script, marker], Scratch,
+            prelude: $"export BERTH_SANDBOX_TAG={marker}");
         Assert.False(r.TimedOut, r.ToString());
         Assert.True(File.Exists(meta), r.ToString());
         var json = JsonDocument.Parse(File.ReadAllText(meta)).RootElement;
@@ -30,17 +31,15 @@ public sealed class SandboxTests(TestEnvironment env) : IntegrationTest(env)
         return (json, r);
     }
 
+    /// <summary>Nothing of this run's jail (its id carries the marker through BERTH_SANDBOX_TAG): run dir, cgroups, mounts, processes.</summary>
     private static void AssertNothingLeft(string marker)
     {
-        foreach (var sub in new[] { "state", "runs" })
-        {
-            var d = Path.Combine("/run/berth/sandbox", sub);
-            if (Directory.Exists(d)) Assert.Empty(Directory.GetFileSystemEntries(d));
-        }
+        var runs = "/run/berth/sandbox/runs";
+        if (Directory.Exists(runs)) Assert.Empty(Directory.GetFileSystemEntries(runs, $"*{marker}*"));
         foreach (var h in Directory.GetDirectories("/sys/fs/cgroup"))
-            foreach (var d in Directory.EnumerateDirectories(h, "sandbox-*", new EnumerationOptions { RecurseSubdirectories = true, MaxRecursionDepth = 3 }))
+            foreach (var d in Directory.EnumerateDirectories(h, $"sandbox-{marker}*", new EnumerationOptions { RecurseSubdirectories = true, MaxRecursionDepth = 3 }))
                 Assert.Fail($"cgroup left: {d}");
-        Assert.DoesNotContain("/run/berth/sandbox", File.ReadAllText("/proc/self/mountinfo"));
+        Assert.DoesNotContain(marker, File.ReadAllText("/proc/self/mountinfo"));
         foreach (var p in Directory.GetDirectories("/proc").Select(Path.GetFileName).Where(n => n!.All(char.IsAsciiDigit)))
         {
             string cmdline;
@@ -178,9 +177,10 @@ public sealed class SandboxTests(TestEnvironment env) : IntegrationTest(env)
     {
         var marker = "bt-sandbox-term-" + Environment.TickCount64;
         Directory.CreateDirectory(Scratch);
-        using var p = ProcessRunner.Start(Berth, ["sandbox", "run", "--", Busybox, "sh", "-c", "sleep 30", marker], Scratch);
+        using var p = ProcessRunner.Start(Berth, ["sandbox", "run", "--", Busybox, "sh", "-c", "sleep 30", marker], Scratch,
+            prelude: $"export BERTH_SANDBOX_TAG={marker}");
         var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (!File.ReadAllText("/proc/self/mountinfo").Contains("/run/berth/sandbox/runs") && DateTime.UtcNow < deadline) Thread.Sleep(20);
+        while (!File.ReadAllText("/proc/self/mountinfo").Contains(marker) && DateTime.UtcNow < deadline) Thread.Sleep(20);
         Thread.Sleep(200);
         ProcessRunner.Host("kill", "-TERM", p.Pid.ToString());
         var r = p.Wait(TimeSpan.FromSeconds(10));

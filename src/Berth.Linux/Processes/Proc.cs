@@ -87,6 +87,25 @@ public static unsafe class Proc
         if (LibC.prctl(option, a2, a3, a4, a5) != 0) throw LinuxException.Last(what, option.ToString());
     }
 
+    /// <summary>
+    /// posix_spawn(3): a child running <paramref name="path"/>, made by glibc with
+    /// clone(CLONE_VM|CLONE_VFORK) on its own stack, so unlike fork + exec nothing of this process's
+    /// memory is copied and then torn down again (for a .NET process most of the cost of a fork).
+    /// The child inherits everything else as a fork would (credentials, rlimits, seccomp filter,
+    /// fds without close-on-exec, signal mask). Returns the child's pid; throws when the exec failed.
+    /// </summary>
+    public static int Spawn(string path, IReadOnlyList<string> args, IReadOnlyList<string> env)
+    {
+        using var argv = new CStringArray(args);
+        using var envp = new CStringArray(env);
+        int pid;
+        int err;
+        fixed (byte* p = CString.Of(path))
+            err = LibC.posix_spawn(&pid, p, null, null, argv.Pointer, envp.Pointer);
+        if (err != 0) throw new LinuxException("exec", path, err);
+        return pid;
+    }
+
     /// <summary>Replaces the process image. Returns only by throwing.</summary>
     public static void Exec(string path, IReadOnlyList<string> args, IReadOnlyList<string> env)
     {

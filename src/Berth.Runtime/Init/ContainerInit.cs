@@ -133,8 +133,9 @@ internal static class ContainerInit
             for (int i = 3; i < 3 + plan.PreserveFds; i++) LibC.fcntl(i, Consts.F_SETFD, 0);
             if (plan.ReaperStatusFd >= 0)
             {
-                int child = Proc.Fork();
-                if (child > 0) Reaper.Run(child, plan.ReaperStatusFd); // never returns
+                // posix_spawn, not fork + exec: no copy of the runtime's memory for a child that execs at once.
+                int child = Proc.Spawn(exe, plan.Args, plan.Env);
+                Reaper.Run(child, plan.ReaperStatusFd); // never returns
             }
             else if (plan.InitProcess)
             {
