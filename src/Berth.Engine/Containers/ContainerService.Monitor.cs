@@ -264,8 +264,13 @@ public sealed partial class ContainerService
             Cleanup(id);
             RemoveVolumes(anonymous);
         }
-        // The network stays until rm, as after a foreground run (ADR 0010): start rejoins the pinned namespace.
-        else Overlay.Unmount(store.Merged(id));
+        else
+        {
+            // Released at exit as after a foreground run (ADR 0010, as docker does): start sets it up
+            // again (EnsureNetwork), with the same address when it is still free.
+            Overlay.Unmount(store.Merged(id));
+            Berth.Engine.Network.ContainerNetwork.Teardown(store, id);
+        }
         return 0;
     }
 
