@@ -80,8 +80,13 @@ public static class ContainerCli
         // The container's process is the runtime's; re-exec from a read-only copy first (CVE-2019-5736).
         // Detached or created containers are started by the monitor's helper, which does that itself.
         bool inProcess = !p.Has("detach") && !create;
+        // Unless the container's init can end in the sealed exec stub (docs/adr/0013): a new pid
+        // namespace (always, in the engine), no --init reaper, a seccomp profile that allows the stub's
+        // calls (the default one does; a custom file may not), an unfiltered runtime, x86_64.
+        bool stub = inProcess && Berth.Linux.Processes.ExecStub.Supported && !p.Has("init")
+            && (seccomp is null || seccomp == "unconfined") && !Berth.Runtime.Init.ExecStubPolicy.RuntimeFiltered();
         if (inProcess && !Berth.Linux.Processes.SealedExe.WasReexecuted) Berth.Linux.Cgroups.MigrationWarmup.Kick();
-        if (inProcess) Berth.Linux.Processes.SealedExe.Reexec(Environment.GetCommandLineArgs());
+        if (inProcess && !stub) Berth.Linux.Processes.SealedExe.Reexec(Environment.GetCommandLineArgs());
         return Service(storage).Run(new RunOptions
         {
             Image = p.Positional[0],
@@ -99,6 +104,10 @@ public static class ContainerCli
             Network = p.Get("network") ?? "bridge",
             ReadOnly = p.Has("read-only"),
             Init = p.Has("init"),
+            // Reached only if create refuses the stub after all: the engine has side effects by then
+            // and cannot start over in a re-executed copy, so the run fails cleanly instead.
+            ProtectExe = stub ? () => throw new Berth.Engine.Containers.EngineError(
+                "the container cannot use berth's sealed exec stub (CVE-2019-5736 protection); run it again with --init") : null,
             Privileged = p.Has("privileged"),
             CapAdd = p.All("cap-add"),
             CapDrop = p.All("cap-drop"),

@@ -88,7 +88,7 @@ public sealed partial class ContainerService(ImageStore images, EngineStore stor
         try
         {
             code = Berth.Runtime.Lifecycle.Run.Execute(_runtime, id,
-                new CreateOptions { Bundle = dir, InternalConsole = !o.Detach, InitProcess = o.Init }, o.Detach);
+                new CreateOptions { Bundle = dir, InternalConsole = !o.Detach, InitProcess = o.Init, ProtectExe = o.ProtectExe }, o.Detach);
         }
         catch
         {

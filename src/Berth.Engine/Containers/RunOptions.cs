@@ -32,6 +32,11 @@ public sealed class RunOptions
     public double? Cpus { get; init; }
     public string? CpusetCpus { get; init; }
     public Dictionary<string, string> Sysctls { get; init; } = [];
+    /// <summary>
+    /// For a foreground run whose CLI did not re-execute itself: create's fallback when the sealed
+    /// exec stub is refused (the runtime's CreateOptions.ProtectExe).
+    /// </summary>
+    public Action? ProtectExe { get; init; }
     // Detached containers and their monitor (docs/adr/0009).
     /// <summary>`berth create`: prepare the container (rootfs, config, record) and start nothing.</summary>
     public bool CreateOnly { get; init; }
