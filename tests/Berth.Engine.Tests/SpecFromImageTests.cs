@@ -23,6 +23,16 @@ public sealed class SpecFromImageTests
         SpecFromImage.Build(img, o, "/merged", "host1", Files, Users);
 
     [Fact]
+    public void Exposed_ports_come_from_the_image_config_normalised_and_sorted()
+    {
+        var img = System.Text.Json.JsonSerializer.Deserialize(
+            """{"architecture":"amd64","os":"linux","config":{"ExposedPorts":{"8080/tcp":{},"53/UDP":{},"80":{},"x/tcp":{},"70000/tcp":{},"9/icmp":{}}},"rootfs":{"type":"layers","diff_ids":[]}}""",
+            ImagesJson.Default.ImageConfig)!;
+        Assert.Equal(["53/udp", "80/tcp", "8080/tcp"], SpecFromImage.ExposedPorts(img));
+        Assert.Empty(SpecFromImage.ExposedPorts(Image()));
+    }
+
+    [Fact]
     public void Cmd_is_replaced_by_the_command_and_appended_to_the_entrypoint()
     {
         var img = Image(entry: ["/init"], cmd: ["--default"]);

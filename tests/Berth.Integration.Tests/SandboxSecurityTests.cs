@@ -421,10 +421,18 @@ public sealed class SandboxSecurityTests(TestEnvironment env) : IntegrationTest(
         var (k, _) = Sandbox(["--audit", audit], ["/box/hostile", "bpf"], prelude);
         Assert.Equal("SV", Status(k));
         Assert.Equal(31, k.GetProperty("exitsig").GetInt32()); // SIGSYS from SCMP_ACT_KILL_PROCESS
-        var line = JsonDocument.Parse(File.ReadAllLines(audit).Single()).RootElement;
-        Assert.Equal("bpf", line.GetProperty("syscall").GetString());
-        Assert.Equal("kernel-audit", line.GetProperty("source").GetString());
-        Assert.Equal("kill", line.GetProperty("action").GetString());
+        // The kernel's seccomp records reach /dev/kmsg through printk's rate limit (10 per 5 s here), which
+        // the other sandbox tests running beside this one can exhaust: the record is best effort (as
+        // docs/sandbox.md says), so check it when it came, and never more than one.
+        var lines = File.ReadAllLines(audit);
+        Assert.True(lines.Length <= 1, string.Join('\n', lines));
+        if (lines.Length == 1)
+        {
+            var line = JsonDocument.Parse(lines[0]).RootElement;
+            Assert.Equal("bpf", line.GetProperty("syscall").GetString());
+            Assert.Equal("kernel-audit", line.GetProperty("source").GetString());
+            Assert.Equal("kill", line.GetProperty("action").GetString());
+        }
 
         var (d, rd) = Sandbox(["--on-violation", "deny"], ["/box/hostile", "ptrace"], prelude);
         Assert.Equal("OK", Status(d));

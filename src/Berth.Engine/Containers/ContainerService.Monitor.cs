@@ -30,6 +30,7 @@ public sealed partial class ContainerService
         meta.LogMaxSize = o.Log.MaxSize;
         meta.LogMaxFile = o.Log.MaxFile;
         meta.StopSignal = o.StopSignal ?? config.Config?.StopSignal;
+        meta.ExposedPorts = SpecFromImage.ExposedPorts(config);
         meta.StopTimeout = o.StopTimeout;
         if (meta.StopSignal is { } s && !Signals.TryParse(s, out _)) throw new EngineError($"--stop-signal {s}: unknown signal");
         if (!o.Detach && !o.CreateOnly && meta.RestartPolicy != "no")

@@ -17,6 +17,8 @@ public sealed class EngineContainer
     public int? ExitCode { get; set; }
     /// <summary>The diff-ids of the layers under its overlay, so prune keeps them while it exists.</summary>
     public List<string> Layers { get; set; } = [];
+    /// <summary>The image's ExposedPorts ("80/tcp"), for inspect's Config.ExposedPorts and NetworkSettings.Ports.</summary>
+    public List<string> ExposedPorts { get; set; } = [];
     public string ShortId => Id[..12];
     // The monitor's part (docs/adr/0009): how the container starts again, and its last run.
     public bool Tty { get; set; }

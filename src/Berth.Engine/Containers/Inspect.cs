@@ -81,6 +81,13 @@ public static class Inspect
         w.WriteString("Image", c.Image);
         w.WriteString("WorkingDir", spec?.Process?.Cwd ?? "/");
         w.WriteBoolean("Tty", spec?.Process?.Terminal ?? false);
+        w.WriteStartObject("ExposedPorts");
+        foreach (var port in c.ExposedPorts)
+        {
+            w.WriteStartObject(port);
+            w.WriteEndObject();
+        }
+        w.WriteEndObject();
         w.WriteStartObject("Labels");
         foreach (var (k, v) in spec?.Annotations ?? [])
             if (k.StartsWith(RunExtras.LabelPrefix, StringComparison.Ordinal)) w.WriteString(k[RunExtras.LabelPrefix.Length..], v);

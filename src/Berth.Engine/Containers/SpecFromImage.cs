@@ -12,6 +12,28 @@ namespace Berth.Engine.Containers;
 /// </summary>
 public static class SpecFromImage
 {
+    /// <summary>
+    /// The image config's ExposedPorts keys ("80/tcp", "53/udp"; a bare "80" is tcp), sorted, as docker
+    /// and podman keep them; read from the config's extension data. Malformed keys are skipped.
+    /// </summary>
+    public static List<string> ExposedPorts(Berth.Images.Model.ImageConfig config)
+    {
+        var result = new List<string>();
+        if (config.Config?.Extra is not { } extra || !extra.TryGetValue("ExposedPorts", out var ports)
+            || ports.ValueKind != System.Text.Json.JsonValueKind.Object) return result;
+        foreach (var p in ports.EnumerateObject())
+        {
+            var parts = p.Name.Split('/');
+            if (parts.Length > 2 || !ushort.TryParse(parts[0], out var n) || n == 0) continue;
+            var proto = parts.Length == 2 ? parts[1].ToLowerInvariant() : "tcp";
+            if (proto is not ("tcp" or "udp" or "sctp")) continue;
+            var key = $"{n}/{proto}";
+            if (!result.Contains(key)) result.Add(key);
+        }
+        result.Sort(StringComparer.Ordinal);
+        return result;
+    }
+
     /// <summary>podman's default capability set (containers.conf default_capabilities).</summary>
     public static readonly string[] DefaultCaps =
     [
