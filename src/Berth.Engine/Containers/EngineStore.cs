@@ -83,6 +83,8 @@ public sealed class EngineStore(string storageRoot)
                 ExitCode = o.TryGetProperty("exitCode", out var ec) && ec.ValueKind == JsonValueKind.Number ? ec.GetInt32() : null,
                 Layers = o.TryGetProperty("layers", out var ls) && ls.ValueKind == JsonValueKind.Array
                     ? ls.EnumerateArray().Select(x => x.GetString() ?? "").ToList() : [],
+                ExposedPorts = o.TryGetProperty("exposedPorts", out var ep) && ep.ValueKind == JsonValueKind.Array
+                    ? ep.EnumerateArray().Select(x => x.GetString() ?? "").Where(x => x.Length > 0).ToList() : [],
                 Tty = B(o, "tty"), Init = B(o, "init"), RestartPolicy = S("restartPolicy") is { Length: > 0 } rp ? rp : "no",
                 LogMaxSize = L(o, "logMaxSize") ?? 0, LogMaxFile = (int)(L(o, "logMaxFile") ?? 0),
                 StopSignal = S("stopSignal") is { Length: > 0 } ss ? ss : null, StopTimeout = (int?)L(o, "stopTimeout"),
@@ -139,6 +141,12 @@ public sealed class EngineStore(string storageRoot)
             w.WriteStartArray("layers");
             foreach (var l in c.Layers) w.WriteStringValue(l);
             w.WriteEndArray();
+            if (c.ExposedPorts.Count > 0)
+            {
+                w.WriteStartArray("exposedPorts");
+                foreach (var port in c.ExposedPorts) w.WriteStringValue(port);
+                w.WriteEndArray();
+            }
             w.WriteBoolean("tty", c.Tty);
             w.WriteBoolean("init", c.Init);
             w.WriteString("restartPolicy", c.RestartPolicy);

@@ -29,8 +29,12 @@ public sealed partial class KernelAudit : IDisposable
     [GeneratedRegex(@"audit: type=1326 .*? uid=(\d+) .*?pid=(\d+) comm=""([^""]*)"".*? arch=([0-9a-f]+) syscall=(\d+) .*?ip=0x([0-9a-f]+) code=0x([0-9a-f]+)")]
     private static partial Regex Record();
 
-    /// <summary>The seccomp records for <paramref name="uid"/> since <see cref="Start"/>.</summary>
-    public List<Violation> Collect(uint uid)
+    /// <summary>
+    /// The seccomp records for <paramref name="uid"/> since <see cref="Start"/>, less the ERRNO records of
+    /// <paramref name="profileErrno"/>: the profile's own answers (clone3's ENOSYS, met by berth's PID 1
+    /// posix_spawn on every run), not violations.
+    /// </summary>
+    public List<Violation> Collect(uint uid, IReadOnlySet<string> profileErrno)
     {
         var result = new List<Violation>();
         if (_fd < 0) return result;
@@ -49,11 +53,8 @@ public sealed partial class KernelAudit : IDisposable
             int nr = int.Parse(m.Groups[5].Value, CultureInfo.InvariantCulture);
             uint code = uint.Parse(m.Groups[7].Value, NumberStyles.HexNumber, CultureInfo.InvariantCulture);
             var a = SyscallTable.ArchOf(arch, nr);
-            // clone3's ENOSYS is the profile's own answer (libc then falls back to clone, whose flags the
-            // filter can see), and FILTER_FLAG_LOG records it too; berth's own PID 1 meets it on every run
-            // (posix_spawn tries clone3 first). The record carries no errno to tell it from a denial,
-            // so an ERRNO record of clone3 is never a violation.
-            if ((code & 0xffff0000) == SeccompAbi.RET_ERRNO && a is { } c3 && SyscallTable.Name(c3, nr) == "clone3") continue;
+            if ((code & 0xffff0000) == SeccompAbi.RET_ERRNO && a is { } own && SyscallTable.Name(own, nr) is { } ownName
+                && profileErrno.Contains(ownName)) continue;
             string action = (code & 0xffff0000) switch
             {
                 SeccompAbi.RET_LOG => "allow",

@@ -20,6 +20,8 @@ public sealed class SandboxSecurity : IDisposable
     private bool _acted;
     private (ICgroupManager Cg, int InitPid, string Box, string Id)? _jail;
     private readonly KernelAudit _kernelAudit = new();
+    /// <summary>Calls the profile itself answers with an errno (the built-in's clone3 ENOSYS, a custom profile's ERRNO rules).</summary>
+    private HashSet<string> _profileErrno = [];
 
     public Supervisor Supervisor { get; }
     /// <summary>User notification in use (else the kernel-only fallback, see <see cref="SandboxProfile.WithoutListener"/>).</summary>
@@ -57,6 +59,9 @@ public sealed class SandboxSecurity : IDisposable
         var native = SeccompArchInfo.Native ?? throw new EngineError("sandbox: berth has no syscall table for this machine's architecture");
         var listener = Path.Combine(_runDir, "seccomp.sock"); // never created: the runtime hands the fd to the supervisor in-process
         var seccomp = _o.Seccomp is { } file ? SandboxProfile.Custom(file, listener, native) : SandboxProfile.BuiltIn(_o.Net, listener, native);
+        // Before the fallback turns violations into ERRNO too: FILTER_FLAG_LOG records the profile's own
+        // errno answers as well, and the kernel's record carries no errno to tell the two apart.
+        _profileErrno = [.. (seccomp.Syscalls ?? []).Where(r => r.Action == "SCMP_ACT_ERRNO").SelectMany(r => r.Names ?? [])];
         if (!Notify) SandboxProfile.WithoutListener(seccomp, _o.OnViolation);
         spec.Linux!.Seccomp = seccomp;
     }
@@ -93,11 +98,11 @@ public sealed class SandboxSecurity : IDisposable
         if (!Notify || v.ExitSig == 31)
         {
             // kauditd prints asynchronously: give a filter kill's record a moment to arrive.
-            var found = _kernelAudit.Collect(SandboxOptions.Uid);
+            var found = _kernelAudit.Collect(SandboxOptions.Uid, _profileErrno);
             for (int i = 0; i < 10 && found.Count == 0 && v.ExitSig == 31; i++)
             {
                 Thread.Sleep(10);
-                found = _kernelAudit.Collect(SandboxOptions.Uid);
+                found = _kernelAudit.Collect(SandboxOptions.Uid, _profileErrno);
             }
             foreach (var r in found) Supervisor.Add(r);
         }
