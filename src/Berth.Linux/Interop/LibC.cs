@@ -17,6 +17,9 @@ public static unsafe partial class LibC
     [LibraryImport(Lib, SetLastError = true)] public static partial int execve(byte* path, byte** argv, byte** envp);
     /// <summary>Returns an errno (not -1/errno): POSIX spawn reports errors as its return value.</summary>
     [LibraryImport(Lib)] public static partial int posix_spawn(int* pid, byte* path, void* fileActions, void* attr, byte** argv, byte** envp);
+    [LibraryImport(Lib)] public static partial int posix_spawn_file_actions_init(void* fileActions);
+    [LibraryImport(Lib)] public static partial int posix_spawn_file_actions_adddup2(void* fileActions, int fd, int newfd);
+    [LibraryImport(Lib)] public static partial int posix_spawn_file_actions_destroy(void* fileActions);
     [LibraryImport(Lib, SetLastError = true)] public static partial int execveat(int dirfd, byte* path, byte** argv, byte** envp, int flags);
     [LibraryImport(Lib, SetLastError = true)] public static partial int waitpid(int pid, int* status, int options);
     [LibraryImport(Lib, SetLastError = true)] public static partial int kill(int pid, int sig);
