@@ -263,6 +263,8 @@ public sealed class SandboxSecurityTests(TestEnvironment env) : IntegrationTest(
         // Every process of the jail, frozen in place: the reaper, the violator, the background sleeper.
         var procs = JsonDocument.Parse(File.ReadAllText(Path.Combine(evidence, "processes.json"))).RootElement.EnumerateArray().ToList();
         Assert.Contains(procs, p => p.GetProperty("cmdline").GetString() == "berth-sandbox-init");
+        // Nothing of the jail runs berth's binary: PID 1 is the sealed jail stub (docs/adr/0016).
+        Assert.All(procs, p => Assert.DoesNotContain("bin/berth", p.GetProperty("exe").GetString() ?? ""));
         Assert.Contains(procs, p => p.GetProperty("cmdline").GetString()!.StartsWith("/box/hostile keyctl", StringComparison.Ordinal));
         Assert.Contains(procs, p => p.GetProperty("cmdline").GetString() == "sleep 30");
         Assert.All(procs, p => Assert.Contains("Uid:\t65534", p.GetProperty("status").GetString()));

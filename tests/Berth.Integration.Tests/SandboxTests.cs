@@ -15,13 +15,15 @@ public sealed class SandboxTests(TestEnvironment env) : IntegrationTest(env)
     private static string Scratch => Path.Combine(TestEnvironment.ScratchRoot, "sandbox");
 
     /// <summary>Runs `berth sandbox run OPTIONS -- busybox sh -c SCRIPT MARKER`, checks cleanup, returns the verdict and stdout.</summary>
-    private (JsonElement Meta, ProcResult Result) Sandbox(string script, params string[] options)
+    private (JsonElement Meta, ProcResult Result) Sandbox(string script, params string[] options) => SandboxWith("", script, options);
+
+    private (JsonElement Meta, ProcResult Result) SandboxWith(string prelude, string script, params string[] options)
     {
         var marker = "bt-sandbox-" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(6));
         Directory.CreateDirectory(Scratch);
         var meta = Path.Combine(Scratch, marker + ".meta");
         var r = ProcessRunner.Run(Berth, ["sandbox", "run", "--meta", meta, .. options, "--", Busybox, "sh", "-c", script, marker], Scratch,
-            prelude: $"export BERTH_SANDBOX_TAG={marker}");
+            prelude: $"{prelude}export BERTH_SANDBOX_TAG={marker}");
         Assert.False(r.TimedOut, r.ToString());
         Assert.True(File.Exists(meta), r.ToString());
         var json = JsonDocument.Parse(File.ReadAllText(meta)).RootElement;
@@ -188,6 +190,34 @@ public sealed class SandboxTests(TestEnvironment env) : IntegrationTest(env)
         Assert.StartsWith("{\"status\":\"XX\"", r.Stdout);
         Assert.Contains("interrupted", r.Stdout);
         AssertNothingLeft(marker);
+    }
+
+    /// <summary>
+    /// The jail stub (docs/adr/0016): PID 1 is the stub, not berth, and as unprivileged as the program
+    /// (uid, no capabilities, no_new_privs), so no process of the jail can reach berth's binary (CVE-2019-5736).
+    /// </summary>
+    [Fact]
+    public void The_jail_is_built_by_the_stub_and_its_pid_1_is_unprivileged()
+    {
+        var (m, r) = Sandbox("cat /proc/1/comm; grep -E '^(Uid|Gid|CapEff|CapPrm|CapBnd|NoNewPrivs):' /proc/1/status; " +
+                             "readlink /proc/1/exe || echo exe-hidden");
+        Assert.Equal("OK", Status(m));
+        Assert.Equal(
+            ["berth-sandbox-i", "Uid:\t65534\t65534\t65534\t65534", "Gid:\t65534\t65534\t65534\t65534",
+             "CapPrm:\t0000000000000000", "CapEff:\t0000000000000000", "CapBnd:\t0000000000000000", "NoNewPrivs:\t1", "exe-hidden"],
+            Lines(r.Stdout));
+    }
+
+    /// <summary>BERTH_SANDBOX_JAIL=runtime: the runtime's init builds the jail (other architectures' path), same verdicts.</summary>
+    [Fact]
+    public void The_runtime_init_path_gives_the_same_verdicts()
+    {
+        var (ok, r) = SandboxWith("export BERTH_SANDBOX_JAIL=runtime; ", "id -u; echo pid=$$; exit 3");
+        Assert.Equal("RE", Status(ok));
+        Assert.Equal(3, ok.GetProperty("exitcode").GetInt32());
+        Assert.Equal(["65534", "pid=2"], Lines(r.Stdout));
+        var (to, _) = SandboxWith("export BERTH_SANDBOX_JAIL=runtime; ", "while :; do :; done", "--time", "0.3");
+        Assert.Equal("TO", Status(to));
     }
 
     [Fact]

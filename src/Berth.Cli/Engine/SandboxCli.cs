@@ -72,9 +72,10 @@ public static class SandboxCli
             Console.Error.WriteLine($"berth: {e.Message}");
             return 2;
         }
-        // The jail's process is the runtime's: re-exec from a sealed copy first (CVE-2019-5736).
         if (!Berth.Linux.Processes.SealedExe.WasReexecuted) Berth.Linux.Cgroups.MigrationWarmup.Kick();
-        Berth.Linux.Processes.SealedExe.Reexec(Environment.GetCommandLineArgs());
+        // With the runtime's init as the jail's PID 1 (no jail stub), berth's own code is in the jail:
+        // re-exec from a sealed copy first (CVE-2019-5736). The stub's jail holds nothing of berth.
+        if (!SandboxRunner.StubJail) Berth.Linux.Processes.SealedExe.Reexec(Environment.GetCommandLineArgs());
 
         var v = SandboxRunner.Run(o);
         var text = isolate ? v.ToIsolate() : v.ToJson();
@@ -132,8 +133,9 @@ public static class SandboxCli
             Console.Error.WriteLine($"berth: {e.Message}");
             return 2;
         }
-        // Workers are started from this process's protected copy (CVE-2019-5736): re-exec once, here.
-        Berth.Linux.Processes.SealedExe.Reexec(Environment.GetCommandLineArgs());
+        // Workers are started from this process's protected copy (CVE-2019-5736) when their jails'
+        // PID 1 is the runtime's init: re-exec once, here.
+        if (!SandboxRunner.StubJail) Berth.Linux.Processes.SealedExe.Reexec(Environment.GetCommandLineArgs());
         List<string> lines;
         try { lines = file == "-" ? ReadAll(Console.In) : [.. File.ReadLines(file)]; }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)

@@ -38,6 +38,8 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
     private InitPlan? _plan;
     private SandboxCgroup? _cg;
     private Ephemeral.Handle? _handle;
+    /// <summary>The jail is built by the stub (docs/adr/0016) rather than by a fork of berth.</summary>
+    private bool _stub;
     private int _pid = -1;
     private bool _reaped;
     private bool _mounted;
@@ -99,6 +101,20 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
             Berth.Runtime.Logging.Log.Warn(warning);
         _cg = Slot.AcquireCgroup();
         _plan = Ephemeral.Plan(_spec, Slot.Id, Slot.Dir, _cg.Path);
+        _stub = UseStub(_plan);
+    }
+
+    /// <summary>
+    /// The stub builds the jail unless the plan needs what only the runtime's init does, or
+    /// BERTH_SANDBOX_JAIL=runtime asks for the runtime's init (the path of other architectures).
+    /// </summary>
+    private static bool UseStub(InitPlan plan)
+    {
+        if (SandboxRunner.StubJail && StubJail.Unsupported(plan) is null) return true;
+        // The runtime's init is berth's own code in the jail: only from a protected copy (CVE-2019-5736).
+        if (!Berth.Linux.Processes.SealedExe.IsProtected())
+            throw new EngineError($"sandbox: this jail needs berth's own init ({StubJail.Unsupported(plan) ?? "BERTH_SANDBOX_JAIL=runtime"}), which runs only from a protected copy of berth");
+        return false;
     }
 
     /// <summary>Limits into the cgroup, stdio files opened in the box, init stages forked; the program does not run yet.</summary>
@@ -121,8 +137,23 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
                 SandboxRunner.Redirect(f, fd);
                 Fd.Close(f);
             }
-            _handle = Ephemeral.Launch(_plan!, _cg.Manager, new Ephemeral.Options { ReaperStatusFd = _statusWrite, OnSeccompFd = SeccompListener });
-            _pid = _handle.InitPid;
+            if (_stub)
+            {
+                // The program starts as soon as the jail is built: every notified call from now on is its own.
+                SecureStart();
+                _pid = StubJail.Launch(_plan!, new StubJail.Options
+                {
+                    ReaperStatusFd = _statusWrite,
+                    CgroupDirs = _cg.Manager.Directories,
+                    OnSeccompFd = SeccompListener,
+                    Name = "berth-sandbox-init",
+                }).InitPid;
+            }
+            else
+            {
+                _handle = Ephemeral.Launch(_plan!, _cg.Manager, new Ephemeral.Options { ReaperStatusFd = _statusWrite, OnSeccompFd = SeccompListener });
+                _pid = _handle.InitPid;
+            }
         }
         finally
         {
@@ -145,8 +176,11 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
         int pidfd = (int)LibC.syscall(Syscalls.PidfdOpen, _pid, 0, 0, 0, 0, 0);
         var sw = Stopwatch.StartNew();
         Timing("release");
-        SecureStart();
-        _handle!.Release();
+        if (!_stub)
+        {
+            SecureStart();
+            _handle!.Release();
+        }
         bool timeKill = false, wallKill = false, killed = false;
         ulong cpuLimit = Options.Time is { } t ? (ulong)(t * 1e9) : ulong.MaxValue;
         double? wall = Options.EffectiveWallTime;

@@ -19,6 +19,13 @@ public static class SandboxRunner
     public const string Root = "/run/berth/sandbox";
     public static string RunsRoot => Path.Combine(Root, "runs");
 
+    /// <summary>
+    /// Jails are built by the jail stub (docs/adr/0016), so berth's own binary never runs in one and
+    /// needs no protected re-exec; false off x86_64 or with BERTH_SANDBOX_JAIL=runtime (the runtime's init).
+    /// </summary>
+    public static bool StubJail =>
+        JailStub.Supported && Environment.GetEnvironmentVariable("BERTH_SANDBOX_JAIL") != "runtime";
+
     public static Verdict Run(SandboxOptions o)
     {
         var slot = SandboxSlot.Fresh();
@@ -56,6 +63,12 @@ public static class SandboxRunner
             if (r <= 0) break;
             n += r;
         }
+        // The jail stub's reaper: {raw, orphans, main seen, magic}, four little-endian u32.
+        if (n == 16 && System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(buf[12..]) == JailStub.ReaperMagic)
+            return System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(buf[8..]) == 1
+                ? (System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(buf), System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(buf[4..]))
+                : null;
+        // berth's own reaper (the runtime's init): "RAW ORPHANS\n".
         var parts = System.Text.Encoding.ASCII.GetString(buf[..n]).Trim().Split(' ');
         if (parts.Length == 2 && int.TryParse(parts[0], out var raw) && int.TryParse(parts[1], out var orphans)) return (raw, orphans);
         return null;

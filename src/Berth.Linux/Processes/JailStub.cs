@@ -80,6 +80,7 @@ public readonly record struct JailArg(ulong Value, bool Deref)
     public static implicit operator JailArg(long v) => new((ulong)v, false);
     public static implicit operator JailArg(ulong v) => new(v, false);
     public static implicit operator JailArg(int v) => new((ulong)(long)v, false);
+    public static implicit operator JailArg(uint v) => new(v, false);
     /// <summary>The value stored at <paramref name="address"/> when the step runs.</summary>
     public static JailArg At(ulong address) => new(address, true);
 }
@@ -248,7 +249,7 @@ public sealed class JailProgram
     /// numbers the steps use (every other fd of berth is close-on-exec). Returns the child's pid.
     /// Source fds must not collide with target numbers: pass sources above 63 (see <see cref="High"/>).
     /// </summary>
-    public static unsafe int Spawn(int memfd, IReadOnlyList<(int From, int To)> fds)
+    public static unsafe int Spawn(int memfd, IReadOnlyList<(int From, int To)> fds, string argv0 = "berth-jail")
     {
         byte* actions = stackalloc byte[256];
         if (LibC.posix_spawn_file_actions_init(actions) != 0) throw new LinuxException("posix_spawn_file_actions_init", "jail stub", 12 /* ENOMEM */);
@@ -260,14 +261,20 @@ public sealed class JailProgram
                 int err = LibC.posix_spawn_file_actions_adddup2(actions, from, to);
                 if (err != 0) throw new LinuxException("posix_spawn_file_actions_adddup2", $"{from} -> {to}", err);
             }
-            using var argv = new CStringArray(["berth-jail"]);
-            using var envp = new CStringArray([]);
-            int pid;
-            int rc;
-            fixed (byte* path = CString.Of($"/proc/self/fd/{memfd}"))
-                rc = LibC.posix_spawn(&pid, path, actions, null, argv.Pointer, envp.Pointer);
-            if (rc != 0) throw new LinuxException("posix_spawn", "jail stub", rc);
-            return pid;
+            // The image's own fd must survive the dup2s above (it may sit on one of their targets).
+            int image = memfd < 64 ? High(memfd) : memfd;
+            try
+            {
+                using var argv = new CStringArray([argv0]);
+                using var envp = new CStringArray([]);
+                int pid;
+                int rc;
+                fixed (byte* path = CString.Of($"/proc/self/fd/{image}"))
+                    rc = LibC.posix_spawn(&pid, path, actions, null, argv.Pointer, envp.Pointer);
+                if (rc != 0) throw new LinuxException("posix_spawn", "jail stub", rc);
+                return pid;
+            }
+            finally { if (image != memfd) LibC.close(image); }
         }
         finally { LibC.posix_spawn_file_actions_destroy(actions); }
     }

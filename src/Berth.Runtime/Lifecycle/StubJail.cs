@@ -1,0 +1,482 @@
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using Berth.Linux;
+using Berth.Linux.Files;
+using Berth.Linux.Interop;
+using Berth.Linux.Namespaces;
+using Berth.Linux.Processes;
+using Berth.Runtime.Init;
+
+namespace Berth.Runtime.Lifecycle;
+
+/// <summary>
+/// Starts an <see cref="InitPlan"/> without forking berth (docs/adr/0016): the plan is compiled into
+/// a <see cref="JailProgram"/> of system calls, which a tiny static stub runs from a sealed memfd,
+/// started by posix_spawn. The stub joins the cgroup, unshares the namespaces and forks (CLONE_PARENT)
+/// the jail's PID 1, which builds the root (mounts, devices, pivot_root, masked and read-only
+/// paths), forks the program's process and becomes the reaper (<see cref="JailProgram.Reap"/>). The
+/// program's process drops everything (rlimits, bounding set, groups, uid/gid, no_new_privs), loads
+/// the seccomp filter (handing its listener over a socket), and execs the program.
+///
+/// Only for plans whose root berth made itself (the sandbox): the paths are used as they are,
+/// without the runtime's checks against a hostile rootfs (symlinked mount targets, a fake /dev/null).
+/// <see cref="Unsupported"/> names what a plan asks for that this path does not do; callers then use
+/// <see cref="Ephemeral"/>.
+/// </summary>
+public static unsafe class StubJail
+{
+    // x86_64 system call numbers (the stub exists only there).
+    private const long SysWrite = 1, SysOpen = 2, SysClose = 3, SysRtSigaction = 13, SysRtSigprocmask = 14, SysSendmsg = 46,
+        SysExecve = 59, SysChdir = 80, SysFchdir = 81, SysMkdir = 83, SysUnlink = 87, SysSymlink = 88, SysLchown = 94,
+        SysUmask = 95, SysSetsid = 112, SysSetgroups = 116, SysSetresuid = 117, SysSetresgid = 119, SysCapset = 126,
+        SysMknod = 133, SysPivotRoot = 155, SysPrctl = 157, SysMount = 165, SysUmount2 = 166, SysSethostname = 170,
+        SysSetdomainname = 171, SysExitGroup = 231, SysUnshare = 272, SysPrlimit64 = 302, SysSetns = 308,
+        SysSeccomp = 317, SysCloseRange = 436;
+
+    // The stub's fds.
+    private const int SyncFd = 3, StatusFd = 4, NetNsFd = 5, FirstCgroupFd = 6;
+
+    /// <summary>Records on the sync socket (16 bytes each): an error {1, step, errno}, the jail's pid {2, pid}, the listener {3} with SCM_RIGHTS.</summary>
+    private const int RecordPid = 2, RecordListener = 3;
+
+    public sealed class Options
+    {
+        /// <summary>Where the reaper writes its 16-byte record (see <see cref="JailProgram.Reap"/>); required.</summary>
+        public required int ReaperStatusFd { get; init; }
+        /// <summary>The cgroup directories to join (cgroup.procs of each).</summary>
+        public required IReadOnlyList<string> CgroupDirs { get; init; }
+        /// <summary>Called with (jail pid, listener fd) when the filter has a listener; the fd is closed afterwards.</summary>
+        public Action<int, int>? OnSeccompFd { get; init; }
+        /// <summary>argv[0] and comm of the stub's processes (the jail's PID 1 among them).</summary>
+        public string Name { get; init; } = "berth-jail";
+        /// <summary>How long the jail may take to get to the program's exec.</summary>
+        public TimeSpan SetupTimeout { get; init; } = TimeSpan.FromSeconds(20);
+    }
+
+    /// <summary>What <paramref name="plan"/> needs that the stub does not do, or null when it can run it.</summary>
+    public static string? Unsupported(InitPlan plan)
+    {
+        if (!JailStub.Supported) return "the jail stub is x86_64 code";
+        if (plan.NewUserNs || plan.InUserNs) return "user namespaces";
+        if (plan.Joins.Any(j => j.Kind != NamespaceKind.Network)) return "joining namespaces other than the network's";
+        if (plan.Joins.Count(j => j.Kind == NamespaceKind.Network) > 1) return "two network namespaces";
+        if (plan.Terminal || plan.ConsoleSocketFd >= 0) return "a terminal";
+        if (plan.Sysctl.Count > 0) return "sysctls";
+        if (plan.NoPivot) return "--no-pivot";
+        if (plan.OomScoreAdj is not null) return "oomScoreAdj";
+        if (plan.PreserveFds > 0) return "--preserve-fds";
+        if (plan.Uid == 0) return "uid 0";
+        if ((plan.CapBounding | plan.CapEffective | plan.CapPermitted | plan.CapInheritable | plan.CapAmbient) != 0) return "capabilities";
+        if (plan.Seccomp is not null && !plan.NoNewPrivileges) return "a seccomp filter without no_new_privs";
+        if (!plan.NewPidNs) return "a shared pid namespace";
+        if (plan.Args.Count == 0) return "no process args";
+        foreach (var m in plan.Mounts)
+        {
+            if (m.Type is not ("bind" or "proc" or "tmpfs" or "devpts" or "mqueue" or "sysfs")) return $"{m.Type} mounts";
+            if (m.Options.HasRecursiveAttrs || m.Options.IdMap || m.Options.TmpCopyUp) return $"mount options of {m.Destination}";
+        }
+        return null;
+    }
+
+    /// <summary>The plan as a jail program (pure: reads only the host's /proc and /sys to know which masked paths exist).</summary>
+    public static JailProgram Compile(InitPlan plan, int cgroupCount, bool joinNetNs, string name = "berth-jail")
+    {
+        if (Unsupported(plan) is { } why) throw new RuntimeError($"jail stub: not for plans with {why}");
+        var p = new JailProgram { ErrorFd = SyncFd };
+        string root = plan.Rootfs.TrimEnd('/');
+        string In(string dest) => root + "/" + dest.TrimStart('/');
+
+        // --- The first process (host pid namespace): signals, cgroup, namespaces, fork the jail's PID 1.
+        p.Call("name the process", SysPrctl, [15 /* PR_SET_NAME */, (long)p.Str(name.Length > 15 ? name[..15] : name)], mayFail: true);
+        ulong zero32 = p.Zeros(32);
+        p.Call("reset the signal mask", SysRtSigprocmask, 2 /* SIG_SETMASK */, (long)zero32, 0, 8);
+        // Caught signals are reset by exec anyway; what berth ignores (SIGPIPE) would stay ignored.
+        for (int sig = 1; sig <= 31; sig++)
+            if (sig is not (9 or 19))
+                p.Call($"reset signal {sig}", SysRtSigaction, [sig, (long)zero32, 0, 8], mayFail: true);
+        ulong zeroChar = p.Str("0");
+        for (int i = 0; i < cgroupCount; i++)
+        {
+            p.Call("join the cgroup", SysWrite, FirstCgroupFd + i, (long)zeroChar, 1);
+            p.Call("close a cgroup fd", SysClose, FirstCgroupFd + i);
+        }
+        if (joinNetNs)
+        {
+            p.Call("join the network namespace", SysSetns, NetNsFd, Consts.CLONE_NEWNET);
+            p.Call("close the network namespace fd", SysClose, NetNsFd);
+        }
+        p.Call("unshare the namespaces", SysUnshare, plan.UnshareFlags);
+        ulong pidRecord = p.Zeros(16);
+        p.Patch(pidRecord, BitConverter.GetBytes(RecordPid));
+        int forkInit = p.Fork("fork the jail's init", 0x8000 /* CLONE_PARENT */ | 17 /* SIGCHLD */, pidRecord + 4);
+
+        // --- The jail's PID 1: the root.
+        p.Call("umask", SysUmask, 0);
+        p.Call("setsid", SysSetsid, [], mayFail: true);
+        p.Call("make / private in the jail", SysMount, 0, (long)p.Str("/"), 0,
+            (long)(plan.RootPropagation != 0 ? plan.RootPropagation : Consts.MS_REC | Consts.MS_PRIVATE), 0);
+        ulong rootStr = p.Str(root);
+        p.Call("bind the root onto itself", SysMount, (long)rootStr, (long)rootStr, 0, (long)(Consts.MS_BIND | Consts.MS_REC), 0);
+        p.Call("make the root private", SysMount, [0, (long)rootStr, 0, (long)Consts.MS_PRIVATE, 0], mayFail: true);
+        ulong slot = p.Zeros(8);
+        foreach (var m in plan.Mounts) CompileMount(p, m, In, slot);
+        CompileDevices(p, plan, In, slot);
+
+        ulong oldRoot = p.Zeros(8);
+        p.Call("open the old root", SysOpen, [(long)p.Str("/"), Consts.O_DIRECTORY | Consts.O_RDONLY | Consts.O_CLOEXEC, 0], store: oldRoot);
+        p.Call("chdir to the root", SysChdir, (long)rootStr);
+        ulong dot = p.Str(".");
+        p.Call("pivot_root", SysPivotRoot, (long)dot, (long)dot);
+        p.Call("chdir to the old root", SysFchdir, JailArg.At(oldRoot));
+        p.Call("make the old root a slave", SysMount, 0, (long)dot, 0, (long)(Consts.MS_SLAVE | Consts.MS_REC), 0);
+        p.Call("detach the old root", SysUmount2, (long)dot, Consts.MNT_DETACH);
+        p.Call("chdir /", SysChdir, (long)p.Str("/"));
+        p.Call("close the old root", SysClose, JailArg.At(oldRoot));
+        if (!string.IsNullOrEmpty(plan.Hostname))
+            p.Call($"sethostname {plan.Hostname}", SysSethostname, (long)p.Str(plan.Hostname), System.Text.Encoding.UTF8.GetByteCount(plan.Hostname));
+        if (!string.IsNullOrEmpty(plan.Domainname))
+            p.Call($"setdomainname {plan.Domainname}", SysSetdomainname, (long)p.Str(plan.Domainname), System.Text.Encoding.UTF8.GetByteCount(plan.Domainname));
+        const ulong roFlags = Consts.MS_RDONLY | Consts.MS_NOSUID | Consts.MS_NODEV | Consts.MS_NOEXEC;
+        foreach (var path in plan.ReadonlyPaths)
+        {
+            if (!HostHas(path, out _)) continue;
+            ulong s = p.Str(path);
+            p.Call($"bind read-only path {path}", SysMount, (long)s, (long)s, 0, (long)(Consts.MS_BIND | Consts.MS_REC), 0);
+            p.Call($"remount {path} read-only", SysMount, 0, (long)s, 0, (long)(Consts.MS_REMOUNT | Consts.MS_BIND | Consts.MS_REC | roFlags), 0);
+        }
+        ulong devNull = p.Str("/dev/null"), tmpfs = p.Str("tmpfs"), maskData = p.Str("size=0,mode=0555");
+        foreach (var path in plan.MaskedPaths)
+        {
+            if (!HostHas(path, out bool isDir)) continue;
+            ulong s = p.Str(path);
+            if (isDir) p.Call($"mask {path}", SysMount, (long)tmpfs, (long)s, (long)tmpfs, (long)Consts.MS_RDONLY, (long)maskData);
+            else p.Call($"mask {path}", SysMount, (long)devNull, (long)s, 0, (long)Consts.MS_BIND, 0);
+        }
+        if (plan.RootReadonly)
+            p.Call("remount / read-only", SysMount, 0, (long)p.Str("/"), 0,
+                (long)(Consts.MS_REMOUNT | Consts.MS_BIND | Consts.MS_RDONLY | (Berth.Linux.Mounts.Remount.CurrentFlags(root) & (Consts.MS_NOSUID | Consts.MS_NODEV | Consts.MS_NOEXEC))), 0);
+        // Limits and credentials in PID 1, before the fork: the reaper stays as unprivileged as the program
+        // (the uid, no capabilities, no_new_privs); the filter is the program's alone.
+        foreach (var (resource, soft, hard) in plan.Rlimits)
+        {
+            var lim = new byte[16];
+            BinaryPrimitives.WriteUInt64LittleEndian(lim, soft);
+            BinaryPrimitives.WriteUInt64LittleEndian(lim.AsSpan(8), hard);
+            p.Call($"rlimit {resource}", SysPrlimit64, 0, resource, (long)p.Bytes(lim), 0);
+        }
+        p.Call("umask", SysUmask, plan.Umask);
+        for (int cap = 0; cap <= plan.LastCap; cap++)
+            p.Call($"drop capability {cap} from the bounding set", SysPrctl, 24 /* PR_CAPBSET_DROP */, cap);
+        p.Call("clear the ambient set", SysPrctl, [47 /* PR_CAP_AMBIENT */, 4 /* CLEAR_ALL */], mayFail: true);
+        var gids = new byte[Math.Max(4, plan.AdditionalGids.Count * 4)];
+        for (int i = 0; i < plan.AdditionalGids.Count; i++) BinaryPrimitives.WriteUInt32LittleEndian(gids.AsSpan(i * 4), plan.AdditionalGids[i]);
+        p.Call("setgroups", SysSetgroups, plan.AdditionalGids.Count, (long)p.Bytes(gids));
+        p.Call($"setresgid {plan.Gid}", SysSetresgid, plan.Gid, plan.Gid, plan.Gid);
+        p.Call($"setresuid {plan.Uid}", SysSetresuid, plan.Uid, plan.Uid, plan.Uid);
+        var capHeader = new byte[8];
+        BinaryPrimitives.WriteUInt32LittleEndian(capHeader, 0x20080522); // _LINUX_CAPABILITY_VERSION_3
+        p.Call("clear the capability sets", SysCapset, (long)p.Bytes(capHeader), (long)p.Zeros(24));
+        if (plan.NoNewPrivileges) p.Call("no_new_privs", SysPrctl, 38 /* PR_SET_NO_NEW_PRIVS */, 1, 0, 0, 0);
+        ulong mainPid = p.Zeros(8);
+        int forkMain = p.Fork("fork the program's process", 17 /* SIGCHLD */, mainPid);
+
+        // --- The program's process: cwd, fds, filter, exec.
+        p.Call($"chdir {plan.Cwd}", SysChdir, (long)p.Str(plan.Cwd));
+        // Every fd but stdio is closed by the exec (the sync socket and the reaper's pipe included).
+        p.Call("mark fds close-on-exec", SysCloseRange, 3, uint.MaxValue, 4 /* CLOSE_RANGE_CLOEXEC */);
+        if (plan.Seccomp is { } sec)
+        {
+            var prog = new byte[16];
+            BinaryPrimitives.WriteUInt16LittleEndian(prog, (ushort)sec.Filter.Length);
+            var filter = MemoryMarshal.AsBytes(sec.Filter.AsSpan());
+            BinaryPrimitives.WriteUInt64LittleEndian(prog.AsSpan(8), p.Bytes(filter));
+            ulong fprog = p.Bytes(prog);
+            uint flags = KernelFlags(sec.Flags);
+            if (sec.HasListener)
+            {
+                // msghdr -> iovec (a 16-byte record) and one SCM_RIGHTS cmsg whose fd the seccomp step fills in.
+                var rec = new byte[16];
+                BinaryPrimitives.WriteInt32LittleEndian(rec, RecordListener);
+                ulong recAt = p.Bytes(rec);
+                var iov = new byte[16];
+                BinaryPrimitives.WriteUInt64LittleEndian(iov, recAt);
+                BinaryPrimitives.WriteUInt64LittleEndian(iov.AsSpan(8), 16);
+                ulong iovAt = p.Bytes(iov);
+                var cmsg = new byte[24];
+                BinaryPrimitives.WriteUInt64LittleEndian(cmsg, 20);     // CMSG_LEN(4)
+                BinaryPrimitives.WriteInt32LittleEndian(cmsg.AsSpan(8), 1);  // SOL_SOCKET
+                BinaryPrimitives.WriteInt32LittleEndian(cmsg.AsSpan(12), 1); // SCM_RIGHTS
+                ulong cmsgAt = p.Bytes(cmsg);
+                var msg = new byte[56];
+                BinaryPrimitives.WriteUInt64LittleEndian(msg.AsSpan(16), iovAt);
+                BinaryPrimitives.WriteUInt64LittleEndian(msg.AsSpan(24), 1);
+                BinaryPrimitives.WriteUInt64LittleEndian(msg.AsSpan(32), cmsgAt);
+                BinaryPrimitives.WriteUInt64LittleEndian(msg.AsSpan(40), 24); // CMSG_SPACE(4)
+                ulong msgAt = p.Bytes(msg);
+                p.Call("load the seccomp filter", SysSeccomp, [1 /* SET_MODE_FILTER */, flags, (long)fprog], store: cmsgAt + 16);
+                p.Call("send the seccomp listener", SysSendmsg, SyncFd, (long)msgAt, 0);
+                p.Call("close the seccomp listener", SysClose, JailArg.At(cmsgAt + 16));
+            }
+            else p.Call("load the seccomp filter", SysSeccomp, 1, flags, (long)fprog);
+        }
+        CompileExec(p, plan);
+
+        // --- PID 1 after the fork: the reaper.
+        p.SetParentStep(forkMain, p.Count);
+        p.Call("close the sync socket", SysClose, SyncFd);
+        p.Call("close the other fds", SysCloseRange, [StatusFd + 1, uint.MaxValue, 0], mayFail: true);
+        p.Reap(JailArg.At(mainPid), StatusFd);
+
+        // --- The first process after its fork: report the jail's pid and go.
+        p.SetParentStep(forkInit, p.Count);
+        p.Call("report the jail's pid", SysWrite, SyncFd, (long)pidRecord, 16);
+        p.Call("exit", SysExitGroup, 0);
+        return p;
+    }
+
+    private static void CompileMount(JailProgram p, MountPlan m, Func<string, string> inRoot, ulong slot)
+    {
+        var o = m.Options;
+        string target = inRoot(m.Destination);
+        MkdirAll(p, inRoot, m.Type == "bind" && !m.SourceIsDir ? Path.GetDirectoryName(m.Destination) ?? "/" : m.Destination);
+        ulong t = p.Str(target);
+        if (m.Type == "bind" && !m.SourceIsDir)
+        {
+            p.Call($"create {m.Destination}", SysOpen, [(long)t, Consts.O_CREAT | Consts.O_WRONLY | Consts.O_CLOEXEC, 0x1a4], store: slot);
+            p.Call($"close {m.Destination}", SysClose, JailArg.At(slot));
+        }
+        ulong flags = o.Flags & ~o.ClearFlags;
+        if (m.Type == "bind")
+        {
+            p.Call($"bind {m.Source} on {m.Destination}", SysMount, (long)p.Str(m.Source ?? ""), (long)t, 0,
+                (long)(Consts.MS_BIND | (o.RecursiveBind ? Consts.MS_REC : 0)), 0);
+            flags &= ~(Consts.MS_BIND | Consts.MS_REC);
+            if (flags != 0)
+                p.Call($"remount {m.Destination}", SysMount, 0, (long)t, 0, (long)(Consts.MS_REMOUNT | Consts.MS_BIND | flags), 0);
+        }
+        else
+        {
+            ulong data = o.Data.Length > 0 ? p.Str(o.Data) : 0;
+            p.Call($"mount {m.Type} on {m.Destination}", SysMount, (long)p.Str(m.Source ?? m.Type), (long)t, (long)p.Str(m.Type), (long)flags, (long)data);
+        }
+        foreach (var prop in o.Propagation)
+            p.Call($"propagation of {m.Destination}", SysMount, 0, (long)t, 0, (long)prop, 0);
+    }
+
+    private static void MkdirAll(JailProgram p, Func<string, string> inRoot, string dest)
+    {
+        var parts = dest.Split('/', StringSplitOptions.RemoveEmptyEntries);
+        var path = "";
+        foreach (var part in parts)
+        {
+            path += "/" + part;
+            p.Call($"mkdir {path}", SysMkdir, [(long)p.Str(inRoot(path)), 0x1ed], mayFail: true);
+        }
+    }
+
+    private static void CompileDevices(JailProgram p, InitPlan plan, Func<string, string> inRoot, ulong slot)
+    {
+        foreach (var d in plan.Devices)
+        {
+            MkdirAll(p, inRoot, Path.GetDirectoryName(d.Path) ?? "/dev");
+            ulong path = p.Str(inRoot(d.Path));
+            p.Call($"unlink {d.Path}", SysUnlink, [(long)path], mayFail: true);
+            uint type = d.Type switch { 'b' => Consts.S_IFBLK, 'p' => Consts.S_IFIFO, _ => Consts.S_IFCHR };
+            ulong dev = ((ulong)(d.Major & 0xfff) << 8) | ((ulong)d.Minor & 0xff) | (((ulong)d.Minor & ~0xffUL) << 12) | (((ulong)d.Major & ~0xfffUL) << 32);
+            p.Call($"mknod {d.Path} ({d.Type} {d.Major}:{d.Minor})", SysMknod, (long)path, type | (d.Mode & 0xfff), (long)dev);
+            p.Call($"chown {d.Path}", SysLchown, (long)path, d.Uid, d.Gid);
+        }
+        if (plan.CreateDefaultDevices)
+        {
+            (string Target, string Link)[] links =
+            [
+                ("/proc/self/fd", "/dev/fd"), ("/proc/self/fd/0", "/dev/stdin"), ("/proc/self/fd/1", "/dev/stdout"),
+                ("/proc/self/fd/2", "/dev/stderr"), ("/proc/kcore", "/dev/core"),
+            ];
+            foreach (var (target, link) in links)
+                p.Call($"symlink {link}", SysSymlink, [(long)p.Str(target), (long)p.Str(inRoot(link))], mayFail: true);
+        }
+        if (plan.Mounts.Any(m => m.Type == "devpts" && m.Destination.TrimEnd('/') == "/dev/pts"))
+        {
+            ulong ptmx = p.Str(inRoot("/dev/ptmx"));
+            p.Call("unlink /dev/ptmx", SysUnlink, [(long)ptmx], mayFail: true);
+            p.Call("symlink /dev/ptmx", SysSymlink, (long)p.Str("pts/ptmx"), (long)ptmx);
+        }
+    }
+
+    /// <summary>execve, searching PATH (the plan's) for a name without '/', as execvp does.</summary>
+    private static void CompileExec(JailProgram p, InitPlan plan)
+    {
+        string name = plan.Args[0];
+        ulong argv = p.StrArray(plan.Args), envp = p.StrArray(plan.Env);
+        if (name.Contains('/'))
+        {
+            p.Call($"exec {name}", SysExecve, (long)p.Str(name), (long)argv, (long)envp);
+            return;
+        }
+        var path = plan.Env.LastOrDefault(e => e.StartsWith("PATH=", StringComparison.Ordinal))?[5..]
+                   ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+        var dirs = path.Split(':', StringSplitOptions.RemoveEmptyEntries);
+        if (dirs.Length == 0) dirs = ["."];
+        for (int i = 0; i < dirs.Length; i++)
+            p.Call($"exec {name}", SysExecve, [(long)p.Str(dirs[i].TrimEnd('/') + "/" + name), (long)argv, (long)envp], mayFail: i < dirs.Length - 1);
+    }
+
+    /// <summary>A masked or read-only path exists in the jail when it exists on the host (/proc and /sys of the same kernel).</summary>
+    private static bool HostHas(string path, out bool isDir)
+    {
+        isDir = false;
+        var info = new FileInfo(path);
+        if (info.LinkTarget is not null) return false;
+        if (Directory.Exists(path)) { isDir = true; return true; }
+        return File.Exists(path);
+    }
+
+    /// <summary>The optional filter flags this kernel knows (seccomp(2) fails with EINVAL on unknown ones).</summary>
+    private static uint KernelFlags(uint flags)
+    {
+        if (Berth.Runtime.Seccomp.SeccompProfiles.RunningKernel() is not { } k) return flags;
+        if (k < new Version(5, 19)) flags &= ~Berth.Linux.Seccomp.SeccompAbi.FILTER_FLAG_WAIT_KILLABLE_RECV;
+        if (k < new Version(4, 17)) flags &= ~Berth.Linux.Seccomp.SeccompAbi.FILTER_FLAG_SPEC_ALLOW;
+        if (k < new Version(4, 14)) flags &= ~Berth.Linux.Seccomp.SeccompAbi.FILTER_FLAG_LOG;
+        return flags;
+    }
+
+    /// <summary>A started jail: its PID 1 (a child of this process) is running the program, or has already reaped it.</summary>
+    public sealed record Handle(int InitPid);
+
+    /// <summary>
+    /// Compiles and starts the plan. Returns once the program's exec has happened (or failed:
+    /// then a <see cref="RuntimeError"/> names the step, after the jail is killed and reaped).
+    /// </summary>
+    public static Handle Launch(InitPlan plan, Options o)
+    {
+        var netJoin = plan.Joins.FirstOrDefault(j => j.Kind == NamespaceKind.Network);
+        Logging.Timing.Mark("jail compile");
+        var program = Compile(plan, o.CgroupDirs.Count, netJoin.Path is not null, o.Name);
+        var fds = new List<(int From, int To)>();
+        var toClose = new List<int>();
+        int memfd = -1, parentEnd = -1, stub = -1, initPid = -1;
+        try
+        {
+            memfd = program.Seal();
+            int* sv = stackalloc int[2];
+            if (LibC.socketpair(1 /* AF_UNIX */, 5 /* SOCK_SEQPACKET */ | Consts.SOCK_CLOEXEC, 0, sv) != 0)
+                throw LinuxException.Last("socketpair", "jail sync");
+            parentEnd = sv[0];
+            toClose.Add(sv[1]);
+            Add(sv[1], SyncFd);
+            Add(o.ReaperStatusFd, StatusFd);
+            if (netJoin.Path is { } ns) Add(OpenOrThrow(ns, Consts.O_RDONLY | Consts.O_CLOEXEC, "network namespace"), NetNsFd, own: true);
+            for (int i = 0; i < o.CgroupDirs.Count; i++)
+                Add(OpenOrThrow(Path.Combine(o.CgroupDirs[i], "cgroup.procs"), Consts.O_WRONLY | Consts.O_CLOEXEC, "cgroup"), FirstCgroupFd + i, own: true);
+            Logging.Timing.Mark("jail spawn");
+            stub = JailProgram.Spawn(memfd, fds, o.Name);
+            Logging.Timing.Mark("jail spawned");
+            // Only the stub may hold the child's end now, or the socket never reaches EOF.
+            foreach (var fd in toClose) Fd.Close(fd);
+            toClose.Clear();
+            foreach (var (from, _) in fds) Fd.Close(from);
+            fds.Clear();
+            Fd.Close(memfd);
+            memfd = -1;
+            var (pid, error) = Receive(parentEnd, program, o);
+            Logging.Timing.Mark("jail ready");
+            initPid = pid;
+            Proc.Wait(stub);
+            stub = -1;
+            if (error is not null) throw new RuntimeError(error);
+            if (initPid <= 0) throw new RuntimeError("jail stub: the jail's init was not started");
+            return new Handle(initPid);
+        }
+        catch
+        {
+            if (stub > 0) { Proc.Kill(stub, Signals.SIGKILL); Proc.Wait(stub); }
+            if (initPid > 0) { Proc.Kill(initPid, Signals.SIGKILL); Proc.Wait(initPid); }
+            throw;
+        }
+        finally
+        {
+            foreach (var fd in toClose) Fd.Close(fd);
+            foreach (var (from, _) in fds) if (from >= 64) Fd.Close(from);
+            Fd.Close(memfd);
+            Fd.Close(parentEnd);
+        }
+
+        void Add(int fd, int to, bool own = false)
+        {
+            int high = JailProgram.High(fd);
+            if (own) Fd.Close(fd);
+            fds.Add((high, to));
+        }
+    }
+
+    private static int OpenOrThrow(string path, int flags, string what)
+    {
+        try { return Fd.Open(path, flags); }
+        catch (LinuxException e) { throw new RuntimeError($"jail: open {what} {path}: {LinuxException.Describe(e.Errno)}"); }
+    }
+
+    /// <summary>Reads the stub's records until every holder of the socket is gone (the program's exec closes the last).</summary>
+    private static (int Pid, string? Error) Receive(int fd, JailProgram program, Options o)
+    {
+        int pid = -1;
+        string? error = null;
+        var deadline = DateTime.UtcNow + o.SetupTimeout;
+        byte* buf = stackalloc byte[16];
+        byte* control = stackalloc byte[64];
+        long* iov = stackalloc long[2];
+        byte* msg = stackalloc byte[56];
+        int* pfd = stackalloc int[2];
+        while (true)
+        {
+            pfd[0] = fd; pfd[1] = Consts.POLLIN;
+            int left = (int)Math.Max(0, (deadline - DateTime.UtcNow).TotalMilliseconds);
+            int rc = LibC.poll(pfd, 1, left);
+            if (rc < 0 && Marshal.GetLastPInvokeError() == Consts.EINTR) continue;
+            if (rc == 0) return (pid, error ?? $"jail setup did not finish within {o.SetupTimeout.TotalSeconds:0} s");
+            new Span<byte>(msg, 56).Clear();
+            new Span<byte>(control, 64).Clear();
+            iov[0] = (long)buf; iov[1] = 16;
+            *(long*)(msg + 16) = (long)iov;
+            *(long*)(msg + 24) = 1;
+            *(long*)(msg + 32) = (long)control;
+            *(long*)(msg + 40) = 64;
+            nint n = LibC.recvmsg(fd, msg, 0x40000000 /* MSG_CMSG_CLOEXEC */);
+            if (n < 0)
+            {
+                if (Marshal.GetLastPInvokeError() == Consts.EINTR) continue;
+                throw LinuxException.Last("recvmsg", "jail sync");
+            }
+            if (n == 0) return (pid, error);
+            if (n != 16) { error ??= $"jail stub: a short record ({n} bytes)"; continue; }
+            int type = *(int*)buf, a = *(int*)(buf + 4), b = *(int*)(buf + 8);
+            int passed = -1;
+            if (*(long*)(msg + 40) >= 20 && *(int*)(control + 8) == 1 && *(int*)(control + 12) == 1) passed = *(int*)(control + 16);
+            switch (type)
+            {
+                case JailStub.RecordError:
+                    var what = program.Describe(a);
+                    error ??= what.StartsWith("exec ", StringComparison.Ordinal)
+                        ? $"{what}: {LinuxException.Describe(b)}"
+                        : $"jail setup: {what}: {LinuxException.Describe(b)}";
+                    break;
+                case RecordPid:
+                    pid = a;
+                    break;
+                case RecordListener when passed >= 0:
+                    try
+                    {
+                        if (o.OnSeccompFd is null) throw new RuntimeError("linux.seccomp: a notify filter needs a listener");
+                        o.OnSeccompFd(pid, passed);
+                    }
+                    finally { Fd.Close(passed); }
+                    break;
+                default:
+                    if (passed >= 0) Fd.Close(passed);
+                    error ??= $"jail stub: unknown record {type}";
+                    break;
+            }
+        }
+    }
+}
