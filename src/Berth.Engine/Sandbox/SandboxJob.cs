@@ -77,15 +77,34 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
             if (!Directory.Exists(r.Source)) throw new EngineError($"--dir {r.Source}: no such directory");
         if (Options.Box is not null && !Directory.Exists(Options.Box)) throw new EngineError($"--box {Options.Box}: no such directory");
         Slot.EnsureDir();
-        if (Directory.EnumerateFileSystemEntries(Slot.Dir).Any())
-            throw new EngineError($"{Slot.Dir}: not empty before the job (left by an earlier run?)");
-        // One tmpfs holds the skeleton and the box: its size is the box's limit (directories take no pages).
-        int err = LinuxMount.TryApply("tmpfs", Slot.Dir, "tmpfs", Consts.MS_NOSUID | Consts.MS_NODEV,
-            $"size={Options.BoxSize},mode=0755");
-        if (err != 0) throw new EngineError($"mount the jail's tmpfs on {Slot.Dir}: {LinuxException.Describe(err)}");
-        _mounted = true;
-        Directory.CreateDirectory(Rootfs);
-        SandboxRunner.MakeRootfs(Rootfs);
+        if (Slot.Pooled && Slot.MountedBoxSize is { } size)
+        {
+            // A batch worker's slot keeps its tmpfs and skeleton; the last teardown removed the box.
+            if (Directory.Exists(Box)) throw new EngineError($"{Box}: left by the last job");
+            _mounted = true;
+            if (size != Options.BoxSize)
+            {
+                int rc = LinuxMount.TryApply("tmpfs", Slot.Dir, "tmpfs", Consts.MS_REMOUNT | Consts.MS_NOSUID | Consts.MS_NODEV,
+                    $"size={Options.BoxSize},mode=0755");
+                if (rc != 0) throw new EngineError($"resize the jail's tmpfs on {Slot.Dir}: {LinuxException.Describe(rc)}");
+                Slot.MountedBoxSize = Options.BoxSize;
+            }
+        }
+        else
+        {
+            if (Directory.EnumerateFileSystemEntries(Slot.Dir).Any())
+                throw new EngineError($"{Slot.Dir}: not empty before the job (left by an earlier run?)");
+            // One tmpfs holds the skeleton and the box: its size is the box's limit (directories take no pages).
+            int err = LinuxMount.TryApply("tmpfs", Slot.Dir, "tmpfs", Consts.MS_NOSUID | Consts.MS_NODEV,
+                $"size={Options.BoxSize},mode=0755");
+            if (err != 0) throw new EngineError($"mount the jail's tmpfs on {Slot.Dir}: {LinuxException.Describe(err)}");
+            _mounted = true;
+            if (Slot.Pooled) Slot.MountedBoxSize = Options.BoxSize;
+            Timing("prepare: tmpfs");
+            Directory.CreateDirectory(Rootfs);
+            SandboxRunner.MakeRootfs(Rootfs);
+            Timing("prepare: skeleton");
+        }
         Directory.CreateDirectory(Box);
         SandboxRunner.Chown(Box);
         if (Options.Box is not null) SandboxRunner.CopyTree(Options.Box, Box);
@@ -96,11 +115,16 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
     {
         Timing("plan");
         _spec = SandboxSpec.Build(Options, Rootfs, Box);
+        Timing("plan: spec");
         SecureSpec();
+        Timing("plan: seccomp profile");
         foreach (var warning in Berth.Runtime.Spec.SpecValidator.Validate(_spec, Slot.Dir))
             Berth.Runtime.Logging.Log.Warn(warning);
+        Timing("plan: validated");
         _cg = Slot.AcquireCgroup();
+        Timing("plan: cgroup");
         _plan = Ephemeral.Plan(_spec, Slot.Id, Slot.Dir, _cg.Path);
+        Timing("plan: init plan");
         _stub = UseStub(_plan);
     }
 
@@ -284,22 +308,52 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
             _reaped = true;
         }
         SecureTeardown();
-        // Unmount first: the box's pages go with the tmpfs, so the cgroup's reset has nothing of them to reclaim.
+        // Unmount first (or, in a batch worker's slot, remove the box): the box's pages go, so the cgroup's
+        // reset has nothing of them to reclaim.
+        bool kept = false;
         if (_mounted)
         {
-            int err = LinuxMount.TryUnmount(Slot.Dir, Consts.MNT_DETACH);
-            if (err != 0 && err != Consts.EINVAL && err != Consts.ENOENT) Fail($"cleanup: unmount {Slot.Dir}: {LinuxException.Describe(err)}");
+            kept = Slot.Pooled && Slot.MountedBoxSize is not null && ScrubBox();
+            if (!kept)
+            {
+                Slot.MountedBoxSize = null;
+                int err = LinuxMount.TryUnmount(Slot.Dir, Consts.MNT_DETACH);
+                if (err != 0 && err != Consts.EINVAL && err != Consts.ENOENT) Fail($"cleanup: unmount {Slot.Dir}: {LinuxException.Describe(err)}");
+            }
             _mounted = false;
         }
+        Timing("teardown: unmounted");
         try { Slot.ReleaseCgroup(); }
         catch (Exception e) when (e is CgroupException or IOException or UnauthorizedAccessException) { Fail($"cleanup: {e.Message}"); }
-        if (Berth.Linux.Mounts.MountInfoEntry.ReadSelf().Any(m => m.MountPoint.StartsWith(Slot.Dir, StringComparison.Ordinal)))
+        Timing("teardown: cgroup");
+        var mounts = Berth.Linux.Mounts.MountInfoEntry.ReadSelf()
+            .Count(m => m.MountPoint == Slot.Dir || m.MountPoint.StartsWith(Slot.Dir + "/", StringComparison.Ordinal));
+        if (mounts != (kept ? 1 : 0))
+        {
             Fail($"cleanup: {Slot.Dir} still has mounts");
-        else if (Directory.Exists(Slot.Dir) && Directory.EnumerateFileSystemEntries(Slot.Dir).Any())
+            Slot.MountedBoxSize = null;
+        }
+        else if (kept && Directory.EnumerateFileSystemEntries(Slot.Dir).Any(e => e != Rootfs))
+        {
+            Fail($"cleanup: {Slot.Dir} holds more than the jail's skeleton after the box was removed");
+            Slot.MountedBoxSize = null;
+        }
+        else if (!kept && Directory.Exists(Slot.Dir) && Directory.EnumerateFileSystemEntries(Slot.Dir).Any())
             Fail($"cleanup: {Slot.Dir} is not empty after unmounting the jail's tmpfs");
         foreach (var r in _signals) r.Dispose();
         _signals = [];
         Timing("done");
+    }
+
+    /// <summary>Removes the box from a kept tmpfs (every process of the jail is dead); false when it cannot (the tmpfs then goes).</summary>
+    private bool ScrubBox()
+    {
+        try
+        {
+            if (Directory.Exists(Box)) Directory.Delete(Box, recursive: true);
+            return !Directory.Exists(Box);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return false; }
     }
 
     private void Fail(string message)
@@ -308,5 +362,8 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
         Verdict.Message = Verdict.Message.Length == 0 ? message : Verdict.Message + "; " + message;
     }
 
-    private static void Timing(string what) => Berth.Runtime.Logging.Timing.Mark("sandbox " + what);
+    private static void Timing(string what)
+    {
+        if (Berth.Runtime.Logging.Timing.Enabled) Berth.Runtime.Logging.Timing.Mark("sandbox " + what);
+    }
 }

@@ -17,6 +17,9 @@ public sealed class SandboxSlot : IDisposable
     public string Dir { get; }
     public bool Pooled { get; }
     private SandboxCgroup? _cgroup;
+
+    /// <summary>A pooled slot's tmpfs (skeleton kept, box removed after every job) and its size; null when not mounted.</summary>
+    public long? MountedBoxSize { get; set; }
     private bool _dirMade;
 
     private SandboxSlot(string id, bool pooled)
@@ -106,6 +109,11 @@ public sealed class SandboxSlot : IDisposable
     /// <summary>Removes the cgroup and the (unmounted, empty) directory.</summary>
     public void Dispose()
     {
+        if (MountedBoxSize is not null)
+        {
+            Berth.Linux.Mounts.Mount.TryUnmount(Dir, Berth.Linux.Interop.Consts.MNT_DETACH);
+            MountedBoxSize = null;
+        }
         try { ReleaseCgroupFinal(); }
         finally
         {

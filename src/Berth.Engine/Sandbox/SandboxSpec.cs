@@ -47,7 +47,12 @@ public static class SandboxSpec
         linux.Resources ??= new Resources();
         if (o.Memory is { } m) linux.Resources.Memory = new Memory { Limit = m, Swap = m };
         linux.Resources.Pids = new Pids { Limit = o.Processes };
-        linux.MaskedPaths = [.. linux.MaskedPaths ?? [], "/proc/kallsyms", "/sys/kernel"];
+        // /proc shows the jail's processes and nothing of the kernel or the host (subset=pid, Linux 5.8):
+        // no /proc/sys, kcore, keys, timer_list, sched_debug, cpuinfo, meminfo, ... to mask one by one.
+        var proc = spec.Mounts!.First(m => m.Destination == "/proc");
+        proc.Options = ["nosuid", "nodev", "noexec", "subset=pid"];
+        linux.ReadonlyPaths = [];
+        linux.MaskedPaths = [.. (linux.MaskedPaths ?? []).Where(m => !m.StartsWith("/proc/", StringComparison.Ordinal)), "/sys/kernel", "/sys/devices/virtual/powercap"];
 
         spec.Mounts ??= [];
         spec.Mounts.RemoveAll(x => x.Destination == "/sys/fs/cgroup");

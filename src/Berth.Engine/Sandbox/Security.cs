@@ -56,14 +56,39 @@ public sealed class SandboxSecurity : IDisposable
     /// <summary>Puts the seccomp filter into the jail's spec (the built-in profile unless --seccomp FILE).</summary>
     public void Apply(RtSpec spec)
     {
-        var native = SeccompArchInfo.Native ?? throw new EngineError("sandbox: berth has no syscall table for this machine's architecture");
-        var listener = Path.Combine(_runDir, "seccomp.sock"); // never created: the runtime hands the fd to the supervisor in-process
-        var seccomp = _o.Seccomp is { } file ? SandboxProfile.Custom(file, listener, native) : SandboxProfile.BuiltIn(_o.Net, listener, native);
-        // Before the fallback turns violations into ERRNO too: FILTER_FLAG_LOG records the profile's own
-        // errno answers as well, and the kernel's record carries no errno to tell the two apart.
-        _profileErrno = [.. (seccomp.Syscalls ?? []).Where(r => r.Action == "SCMP_ACT_ERRNO").SelectMany(r => r.Names ?? [])];
-        if (!Notify) SandboxProfile.WithoutListener(seccomp, _o.OnViolation);
-        spec.Linux!.Seccomp = seccomp;
+        var key = ProfileKey();
+        if (!s_profiles.TryGetValue(key, out var cached))
+        {
+            var native = SeccompArchInfo.Native ?? throw new EngineError("sandbox: berth has no syscall table for this machine's architecture");
+            // The listener path is never created: the runtime hands the fd to the supervisor in-process.
+            var listener = "/run/berth/sandbox/seccomp.sock";
+            var seccomp = _o.Seccomp is { } file ? SandboxProfile.Custom(file, listener, native) : SandboxProfile.BuiltIn(_o.Net, listener, native);
+            // Before the fallback turns violations into ERRNO too: FILTER_FLAG_LOG records the profile's own
+            // errno answers as well, and the kernel's record carries no errno to tell the two apart.
+            HashSet<string> errno = [.. (seccomp.Syscalls ?? []).Where(r => r.Action == "SCMP_ACT_ERRNO").SelectMany(r => r.Names ?? [])];
+            if (!Notify) SandboxProfile.WithoutListener(seccomp, _o.OnViolation);
+            // Never changed from here on: every job of this process with the same inputs shares it (and its compiled filter).
+            Berth.Runtime.Seccomp.SeccompCompiler.Freeze(seccomp);
+            cached = (seccomp, errno);
+            if (s_profiles.Count < 64) s_profiles[key] = cached;
+        }
+        _profileErrno = cached.Errno;
+        spec.Linux!.Seccomp = cached.Profile;
+    }
+
+    /// <summary>Profiles built in this process (a batch worker runs many jobs with the same options), by what decides them.</summary>
+    private static readonly Dictionary<string, (Berth.Oci.Runtime.Seccomp Profile, HashSet<string> Errno)> s_profiles = [];
+
+    private string ProfileKey()
+    {
+        string custom = "";
+        if (_o.Seccomp is { } file)
+        {
+            // A custom profile is read again when the file changed (path, size and mtime).
+            var info = new FileInfo(file);
+            custom = info.Exists ? $"{file}|{info.Length}|{info.LastWriteTimeUtc.Ticks}" : file;
+        }
+        return $"{_o.Net}|{Notify}|{_o.OnViolation}|{custom}";
     }
 
     /// <summary>Ephemeral.Options.OnSeccompFd.</summary>

@@ -325,12 +325,22 @@ public static unsafe class StubJail
     /// <summary>A masked or read-only path exists in the jail when it exists on the host (/proc and /sys of the same kernel).</summary>
     private static bool HostHas(string path, out bool isDir)
     {
+        lock (s_hostHas)
+        {
+            if (s_hostHas.TryGetValue(path, out var known)) { isDir = known.IsDir; return known.Exists; }
+        }
         isDir = false;
+        bool exists;
         var info = new FileInfo(path);
-        if (info.LinkTarget is not null) return false;
-        if (Directory.Exists(path)) { isDir = true; return true; }
-        return File.Exists(path);
+        if (info.LinkTarget is not null) exists = false;
+        else if (Directory.Exists(path)) { isDir = true; exists = true; }
+        else exists = File.Exists(path);
+        lock (s_hostHas) s_hostHas[path] = (exists, isDir);
+        return exists;
     }
+
+    /// <summary>The kernel's /proc and /sys entries do not come and go between the jobs of one process.</summary>
+    private static readonly Dictionary<string, (bool Exists, bool IsDir)> s_hostHas = [];
 
     /// <summary>The optional filter flags this kernel knows (seccomp(2) fails with EINVAL on unknown ones).</summary>
     private static uint KernelFlags(uint flags)

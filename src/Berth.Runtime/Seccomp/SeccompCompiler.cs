@@ -43,7 +43,28 @@ public static class SeccompCompiler
     /// <summary>A run of syscall numbers [Lo, Hi] with one outcome: a plain return or a syscall's rules.</summary>
     private readonly record struct Segment(uint Lo, uint Hi, uint Ret, SyscallRules? Rules);
 
+    /// <summary>
+    /// Programs compiled from a spec object that is not changed afterwards (the sandbox reuses one
+    /// profile object for every job of a batch worker): compiled once per object.
+    /// </summary>
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<OciSeccomp, SeccompProgram> s_frozen = new();
+
+    /// <summary>Marks <paramref name="spec"/> as never changed again, so <see cref="Compile"/> may reuse its program.</summary>
+    public static void Freeze(OciSeccomp spec) => s_frozen.TryAdd(spec, null!);
+
     public static SeccompProgram Compile(OciSeccomp spec, SeccompArch? native = null)
+    {
+        if (native is null && s_frozen.TryGetValue(spec, out var done))
+        {
+            if (done is not null) return done;
+            var program = CompileNow(spec, null);
+            s_frozen.AddOrUpdate(spec, program);
+            return program;
+        }
+        return CompileNow(spec, native);
+    }
+
+    private static SeccompProgram CompileNow(OciSeccomp spec, SeccompArch? native)
     {
         var host = native ?? SeccompArchInfo.Native
             ?? throw new SeccompProfileException("berth has no syscall table for this machine's architecture");

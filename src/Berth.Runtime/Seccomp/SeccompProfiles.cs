@@ -114,7 +114,18 @@ public static class SeccompProfiles
             : throw new SeccompProfileException($"syscalls[{index}]: minKernel \"{text}\" is not a kernel version like 5.8");
 
     /// <summary>The running kernel's major.minor (from uname's release, e.g. 6.1.0-18-amd64 -> 6.1).</summary>
+    private static Version? s_kernel;
+    private static bool s_kernelRead;
+
     public static Version? RunningKernel()
+    {
+        if (s_kernelRead) return s_kernel;
+        s_kernel = ReadKernel();
+        s_kernelRead = true;
+        return s_kernel;
+    }
+
+    private static Version? ReadKernel()
     {
         try
         {
