@@ -77,15 +77,39 @@ public sealed class SandboxCgroup : IDisposable
         return string.Create(CultureInfo.InvariantCulture, $"{r.MemoryLimit}|{r.MemorySwap}|{r.PidsLimit}");
     }
 
+    /// <summary>The figures a verdict reads: CPU time, peak memory, OOM kills (since the last reset).</summary>
     public CgroupStats Stats()
     {
-        var s = _cg.Stats();
+        CgroupStats s;
+        if (Reusable)
+        {
+            // v1: three files, read through fds kept open (pread at 0 shows the current value).
+            s = new CgroupStats
+            {
+                CpuUsageNanos = CpuNanos(),
+                MemoryMaxUsage = MemoryDir is { } mem ? ReadNumber(mem, "memory.max_usage_in_bytes") : null,
+                OomKills = MemoryDir is { } m2 ? ReadKey(m2, "memory.oom_control", "oom_kill") : null,
+            };
+        }
+        else s = _cg.Stats();
         if (s.OomKills is { } k) s.OomKills = k >= _oomBase ? k - _oomBase : k;
         return s;
     }
 
+    /// <summary>Write-only fds of cgroup.procs on every hierarchy (owned by this object), for the jail stub to join with "0".</summary>
+    public IReadOnlyList<int> ProcsWriteFds() => [.. _cg.Directories.Select(d => Fd(d, "cgroup.procs", write: true))];
+
+    /// <summary>CPU time of the whole tree so far (the --time check polls it).</summary>
+    public ulong? CpuNanos() => Reusable
+        ? (AcctDir is { } acct ? ReadNumber(acct, "cpuacct.usage") : null)
+        : _cg.Stats().CpuUsageNanos;
+
+    private string? AcctDir => _acctDir ??= _cg.Directories.FirstOrDefault(d => d.Contains("/cpuacct", StringComparison.Ordinal));
+    private string? _acctDir;
+    private string? _memDir;
+
     /// <summary>The memory hierarchy's directory (v1), for memory.failcnt.</summary>
-    public string? MemoryDir => _cg.Directories.FirstOrDefault(d => d.Contains("/memory/", StringComparison.Ordinal));
+    public string? MemoryDir => _memDir ??= _cg.Directories.FirstOrDefault(d => d.Contains("/memory/", StringComparison.Ordinal));
 
     /// <summary>SIGKILLs whatever is in the cgroup until it is empty (or the timeout passes); returns whether it is.</summary>
     public bool KillAndWaitEmpty(TimeSpan timeout)
@@ -144,27 +168,79 @@ public sealed class SandboxCgroup : IDisposable
             TryWrite(mem, "memory.memsw.max_usage_in_bytes", "0");
             TryWrite(mem, "memory.memsw.failcnt", "0");
         }
-        if (_cg.Directories.FirstOrDefault(d => d.Contains("/cpuacct", StringComparison.Ordinal)) is { } acct)
+        if (AcctDir is { } acct)
+        {
             Write(acct, "cpuacct.usage", "0");
-        if (_cg.Directories.FirstOrDefault(d => d.Contains("/cpuacct", StringComparison.Ordinal)) is { } a && ReadNumber(a, "cpuacct.usage") is not (0UL or null))
-            throw new CgroupException($"cgroup {Path}: cpuacct.usage did not reset");
-        _oomBase = _cg.Stats().OomKills ?? 0;
+            if (ReadNumber(acct, "cpuacct.usage") is not (0UL or null))
+                throw new CgroupException($"cgroup {Path}: cpuacct.usage did not reset");
+        }
+        _oomBase = 0;
+        _oomBase = Stats().OomKills ?? 0;
     }
 
-    private static ulong? ReadNumber(string dir, string file)
+    // The counter files of a pooled cgroup stay open from job to job (a kernfs open costs more than
+    // the read): pread at offset 0 shows the current value, a write sets it. cgroup.procs is not among
+    // them: it is always opened afresh, so the pid list is never a cached one.
+    private readonly Dictionary<string, int> _fds = [];
+
+    private int Fd(string dir, string file, bool write)
     {
-        try { return ulong.TryParse(File.ReadAllText(System.IO.Path.Combine(dir, file)).Trim(), out var v) ? v : null; }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
+        var path = System.IO.Path.Combine(dir, file);
+        var key = (write ? "w:" : "r:") + path;
+        if (_fds.TryGetValue(key, out var fd)) return fd;
+        fd = Berth.Linux.Files.Fd.Open(path, (write ? Berth.Linux.Interop.Consts.O_WRONLY : Berth.Linux.Interop.Consts.O_RDONLY) | Berth.Linux.Interop.Consts.O_CLOEXEC);
+        _fds[key] = fd;
+        return fd;
     }
 
-    private static void Write(string dir, string file, string value) => File.WriteAllText(System.IO.Path.Combine(dir, file), value);
+    private unsafe string? ReadText(string dir, string file)
+    {
+        try
+        {
+            int fd = Fd(dir, file, write: false);
+            var buf = stackalloc byte[512];
+            long n = Berth.Linux.Interop.LibC.pread(fd, buf, 512, 0);
+            return n < 0 ? null : System.Text.Encoding.ASCII.GetString(buf, (int)n);
+        }
+        catch (Berth.Linux.LinuxException) { return null; }
+    }
 
-    private static void TryWrite(string dir, string file, string value)
+    private ulong? ReadNumber(string dir, string file) =>
+        ReadText(dir, file) is { } t && ulong.TryParse(t.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var v) ? v : null;
+
+    private ulong? ReadKey(string dir, string file, string key)
+    {
+        if (ReadText(dir, file) is not { } t) return null;
+        foreach (var line in t.Split('\n'))
+        {
+            var parts = line.Split(' ');
+            if (parts.Length == 2 && parts[0] == key && ulong.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var v)) return v;
+        }
+        return null;
+    }
+
+    private unsafe void Write(string dir, string file, string value)
+    {
+        int fd;
+        try { fd = Fd(dir, file, write: true); }
+        catch (Berth.Linux.LinuxException e) { throw new IOException($"{System.IO.Path.Combine(dir, file)}: {e.Message}"); }
+        var bytes = System.Text.Encoding.ASCII.GetBytes(value);
+        fixed (byte* b = bytes)
+            if (Berth.Linux.Interop.LibC.write(fd, b, bytes.Length) < 0)
+                throw new IOException($"write {value} to {System.IO.Path.Combine(dir, file)}: {Berth.Linux.LinuxException.Describe(System.Runtime.InteropServices.Marshal.GetLastPInvokeError())}");
+    }
+
+    private void TryWrite(string dir, string file, string value)
     {
         try { Write(dir, file, value); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        catch (IOException) { }
     }
 
     /// <summary>Removes the cgroup directories (after <see cref="KillAndWaitEmpty"/>).</summary>
-    public void Dispose() => _cg.Destroy();
+    public void Dispose()
+    {
+        foreach (var fd in _fds.Values) Berth.Linux.Files.Fd.Close(fd);
+        _fds.Clear();
+        _cg.Destroy();
+    }
 }

@@ -18,6 +18,14 @@ public sealed partial class SandboxJob
     /// <summary>Launch: the runtime hands init's notify fd to the supervisor.</summary>
     private Action<int, int>? SeccompListener => _security is { } s ? s.OnSeccompFd : null;
 
+    /// <summary>Launch, jail stub: the listener is answered by the run loop itself (no thread).</summary>
+    private Action<int, int>? SeccompListenerInline => _security is { } s ? (pid, fd) => s.Supervisor.Attach(pid, fd, threaded: false) : null;
+
+    /// <summary>Wait: the notify fd the loop answers itself (-1: none, or the supervisor's thread does).</summary>
+    private int SecurityNotifyFd => _security?.Supervisor.NotifyFd ?? -1;
+
+    private void SecurityHandlePending() => _security?.Supervisor.HandlePending();
+
     /// <summary>Wait, before the release: calls notified from now on are the program's.</summary>
     private void SecureStart() => _security?.ProgramStarting();
 

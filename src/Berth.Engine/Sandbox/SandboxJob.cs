@@ -169,7 +169,8 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
                 {
                     ReaperStatusFd = _statusWrite,
                     CgroupDirs = _cg.Manager.Directories,
-                    OnSeccompFd = SeccompListener,
+                    CgroupProcsFds = _cg.ProcsWriteFds(),
+                    OnSeccompFd = SeccompListenerInline,
                     Name = "berth-sandbox-init",
                 }).InitPid;
             }
@@ -208,7 +209,8 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
         bool timeKill = false, wallKill = false, killed = false;
         ulong cpuLimit = Options.Time is { } t ? (ulong)(t * 1e9) : ulong.MaxValue;
         double? wall = Options.EffectiveWallTime;
-        long* pfd = stackalloc long[2];
+        long* pfd = stackalloc long[3];
+        int notifyFd = SecurityNotifyFd;
         try
         {
             while (true)
@@ -226,7 +228,7 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
                 {
                     if (_interrupted) Verdict.Message = "interrupted: berth was asked to stop";
                     else if (wall is { } wt && sw.Elapsed.TotalSeconds > wt) wallKill = true;
-                    else if (cpuLimit != ulong.MaxValue && (_cg!.Manager.Stats().CpuUsageNanos ?? 0) > cpuLimit) timeKill = true;
+                    else if (cpuLimit != ulong.MaxValue && (_cg!.CpuNanos() ?? 0) > cpuLimit) timeKill = true;
                     if (_interrupted || timeKill || wallKill) { KillAll(); killed = true; }
                 }
                 int timeout = cpuLimit != ulong.MaxValue ? CpuPollMs : IdlePollMs;
@@ -234,10 +236,20 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
                     timeout = (int)Math.Clamp((w - sw.Elapsed.TotalSeconds) * 1000 + 1, 1, timeout);
                 if (pidfd >= 0)
                 {
-                    // The init's exit, or the supervisor asking for a kill on a violation.
-                    pfd[0] = (uint)pidfd | ((long)Consts.POLLIN << 32);
-                    pfd[1] = (uint)SecurityWakeFd | ((long)Consts.POLLIN << 32);
-                    LibC.poll(pfd, SecurityWakeFd >= 0 && !killed ? 2UL : 1UL, timeout);
+                    // The init's exit, the supervisor asking for a kill on a violation, or (no supervisor
+                    // thread) a notification for this loop to answer.
+                    ulong n = 0;
+                    pfd[n++] = (uint)pidfd | ((long)Consts.POLLIN << 32);
+                    if (SecurityWakeFd >= 0 && !killed) pfd[n++] = (uint)SecurityWakeFd | ((long)Consts.POLLIN << 32);
+                    int notifyAt = -1;
+                    if (notifyFd >= 0) { notifyAt = (int)n; pfd[n++] = (uint)notifyFd | ((long)Consts.POLLIN << 32); }
+                    LibC.poll(pfd, n, timeout);
+                    if (notifyAt >= 0)
+                    {
+                        short revents = (short)(pfd[notifyAt] >> 48);
+                        if ((revents & Consts.POLLIN) != 0) SecurityHandlePending();
+                        else if (revents != 0) notifyFd = -1; // POLLHUP: every filtered task is gone
+                    }
                 }
                 else Thread.Sleep(1);
             }
@@ -287,6 +299,10 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
     private void KillAll()
     {
         if (_pid > 0 && !_reaped) Proc.Kill(_pid, Signals.SIGKILL);
+        // A stub jail whose PID 1 was reaped has no process left (the kernel kills a pid namespace's
+        // processes before its init is reaped, and the stub's first process was waited for); the
+        // cgroup's release after the job still verifies it empty.
+        if (_stub && _reaped) return;
         if (_cg is not null) foreach (var p in _cg.AllPids()) Proc.Kill(p, Signals.SIGKILL);
     }
 

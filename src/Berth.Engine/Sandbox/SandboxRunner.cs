@@ -116,10 +116,37 @@ public static class SandboxRunner
                 File.SetUnixFileMode(dest, d.UnixFileMode);
                 CopyTree(d.FullName, dest);
             }
-            else if (entry is FileInfo f && (f.Attributes & FileAttributes.Device) == 0) f.CopyTo(dest);
+            else if (entry is FileInfo f && (f.Attributes & FileAttributes.Device) == 0) CopyFile(f.FullName, dest, f.UnixFileMode);
             else continue;
             Chown(dest);
         }
+    }
+
+    /// <summary>A regular file's bytes by sendfile(2) (page cache to tmpfs in the kernel, no trip through a buffer of ours).</summary>
+    private static unsafe void CopyFile(string from, string to, UnixFileMode mode)
+    {
+        int src = Fd.Open(from, Consts.O_RDONLY | Consts.O_CLOEXEC);
+        try
+        {
+            int dst = Fd.Open(to, Consts.O_WRONLY | Consts.O_CREAT | Consts.O_EXCL | Consts.O_NOFOLLOW | Consts.O_CLOEXEC, (uint)mode & 0xfff);
+            try
+            {
+                if (LibC.fchmod(dst, (uint)mode & 0xfff) != 0) throw LinuxException.Last("chmod", to);
+                while (true)
+                {
+                    long n = LibC.sendfile(dst, src, null, 1 << 30);
+                    if (n < 0)
+                    {
+                        int e = Marshal.GetLastPInvokeError();
+                        if (e == Consts.EINTR) continue;
+                        throw new LinuxException("copy", $"{from} -> {to}", e);
+                    }
+                    if (n == 0) break;
+                }
+            }
+            finally { Fd.Close(dst); }
+        }
+        finally { Fd.Close(src); }
     }
 
     /// <summary>

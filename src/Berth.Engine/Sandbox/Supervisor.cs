@@ -110,17 +110,31 @@ public sealed class Supervisor : IDisposable
     }
 
     /// <summary>The runtime's OnSeccompFd: keeps a copy of the notify fd and starts answering at once (init's own setup runs under the filter).</summary>
-    public void Attach(int initPid, int notifyFd)
+    public void Attach(int initPid, int notifyFd) => Attach(initPid, notifyFd, threaded: true);
+
+    /// <summary>
+    /// Keeps a copy of the notify fd. Threaded: a thread answers at once (the runtime's init runs its own
+    /// setup under the filter). Not threaded (the jail stub: nothing is notified before the program's
+    /// exec): the run loop polls <see cref="NotifyFd"/> and calls <see cref="HandlePending"/>, no thread per job.
+    /// </summary>
+    public void Attach(int initPid, int notifyFd, bool threaded)
     {
         if (_notifyFd >= 0) throw new Berth.Runtime.RuntimeError("sandbox: a second seccomp notify fd for one jail");
         int fd = LibC.fcntl(notifyFd, 1030 /* F_DUPFD_CLOEXEC */, 3);
         if (fd < 0) throw LinuxException.Last("fcntl(F_DUPFD_CLOEXEC)", "seccomp notify fd");
+        _notifyFd = fd;
+        if (!threaded) return;
         (_stopRead, _stopWrite) = Fd.Pipe();
         (_wakeRead, _wakeWrite) = Fd.Pipe();
-        _notifyFd = fd;
         _thread = new Thread(Loop) { IsBackground = true, Name = "berth-seccomp-supervisor" };
         _thread.Start();
     }
+
+    /// <summary>The notify fd the run loop polls when no thread answers it (-1: none, or a thread does).</summary>
+    public int NotifyFd => _thread is null ? _notifyFd : -1;
+
+    /// <summary>Answers (or holds) one pending notification; the run loop's inline form of the thread's loop.</summary>
+    public void HandlePending() => Handle();
 
     /// <summary>The program is about to start: from now on notified calls are the program's.</summary>
     public void ProgramStarting() => _started = true;
@@ -171,7 +185,8 @@ public sealed class Supervisor : IDisposable
         {
             _killRequested = true;
             Span<byte> one = [1];
-            try { Fd.WriteAll(_wakeWrite, one); } catch (LinuxException) { }
+            if (_wakeWrite >= 0)
+                try { Fd.WriteAll(_wakeWrite, one); } catch (LinuxException) { }
         }
     }
 

@@ -55,6 +55,7 @@ public static unsafe partial class LibC
     [LibraryImport(Lib, SetLastError = true)] public static partial int close(int fd);
     [LibraryImport(Lib, SetLastError = true)] public static partial nint read(int fd, byte* buf, nint count);
     [LibraryImport(Lib, SetLastError = true)] public static partial nint write(int fd, byte* buf, nint count);
+    [LibraryImport(Lib, SetLastError = true)] public static partial nint pread(int fd, byte* buf, nint count, long offset);
     [LibraryImport(Lib, SetLastError = true)] public static partial int pipe2(int* fds, int flags);
     [LibraryImport(Lib, SetLastError = true)] public static partial int socketpair(int domain, int type, int protocol, int* sv);
     [LibraryImport(Lib, SetLastError = true)] public static partial int socket(int domain, int type, int protocol);

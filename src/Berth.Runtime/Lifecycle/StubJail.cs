@@ -45,6 +45,8 @@ public static unsafe class StubJail
         public required int ReaperStatusFd { get; init; }
         /// <summary>The cgroup directories to join (cgroup.procs of each).</summary>
         public required IReadOnlyList<string> CgroupDirs { get; init; }
+        /// <summary>Already open write fds of those cgroup.procs files (the caller keeps them), instead of opening them.</summary>
+        public IReadOnlyList<int>? CgroupProcsFds { get; init; }
         /// <summary>Called with (jail pid, listener fd) when the filter has a listener; the fd is closed afterwards.</summary>
         public Action<int, int>? OnSeccompFd { get; init; }
         /// <summary>argv[0] and comm of the stub's processes (the jail's PID 1 among them).</summary>
@@ -379,7 +381,10 @@ public static unsafe class StubJail
             Add(o.ReaperStatusFd, StatusFd);
             if (netJoin.Path is { } ns) Add(OpenOrThrow(ns, Consts.O_RDONLY | Consts.O_CLOEXEC, "network namespace"), NetNsFd, own: true);
             for (int i = 0; i < o.CgroupDirs.Count; i++)
-                Add(OpenOrThrow(Path.Combine(o.CgroupDirs[i], "cgroup.procs"), Consts.O_WRONLY | Consts.O_CLOEXEC, "cgroup"), FirstCgroupFd + i, own: true);
+            {
+                if (o.CgroupProcsFds is { } open) Add(open[i], FirstCgroupFd + i);
+                else Add(OpenOrThrow(Path.Combine(o.CgroupDirs[i], "cgroup.procs"), Consts.O_WRONLY | Consts.O_CLOEXEC, "cgroup"), FirstCgroupFd + i, own: true);
+            }
             Logging.Timing.Mark("jail spawn");
             stub = JailProgram.Spawn(memfd, fds, o.Name);
             Logging.Timing.Mark("jail spawned");
