@@ -102,7 +102,7 @@ public sealed class SandboxBatchTests(TestEnvironment env) : IntegrationTest(env
     {
         var marker = Marker();
         // Each job leaves a file in /box, /tmp and /dev/shm, waits while the others do the same, then checks it is alone.
-        const string script = "id=$(cat /proc/sys/kernel/random/uuid); for d in /box /tmp /dev/shm; do echo $id > $d/mark-$id; done; sleep 0.4; " +
+        const string script = "id=$(od -An -N8 -tx8 /dev/urandom | tr -d ' '); [ -n \"$id\" ] || exit 9; for d in /box /tmp /dev/shm; do echo $id > $d/mark-$id; done; sleep 0.4; " +
                               "for d in /box /tmp /dev/shm; do n=$(ls $d | grep -c mark-); [ $n = 1 ] || exit 1; done; " +
                               "[ $(cat /proc/[0-9]*/comm | grep -c '^sleep$') = 0 ] || exit 2";
         var (results, r) = Batch(marker, Enumerable.Range(0, 4).Select(_ => Job(script, marker)), parallel: 4);

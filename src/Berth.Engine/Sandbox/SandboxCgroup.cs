@@ -24,6 +24,7 @@ public sealed class SandboxCgroup : IDisposable
 
     private readonly ICgroupManager _cg;
     private ulong _oomBase;
+    private ulong _memBase;
     private bool _devicesApplied;
 
     private SandboxCgroup(ICgroupManager cg) => _cg = cg;
@@ -87,7 +88,9 @@ public sealed class SandboxCgroup : IDisposable
             s = new CgroupStats
             {
                 CpuUsageNanos = CpuNanos(),
-                MemoryMaxUsage = MemoryDir is { } mem ? ReadNumber(mem, "memory.max_usage_in_bytes") : null,
+                // Less what the last jobs left charged (kernel objects freed later): the peak is this job's.
+                MemoryMaxUsage = MemoryDir is { } mem && ReadNumber(mem, "memory.max_usage_in_bytes") is { } peak
+                    ? (peak > _memBase ? peak - _memBase : 0) : null,
                 OomKills = MemoryDir is { } m2 ? ReadKey(m2, "memory.oom_control", "oom_kill") : null,
             };
         }
@@ -164,6 +167,8 @@ public sealed class SandboxCgroup : IDisposable
             // Only when it is worth it: forcing a few pages of slab out costs more than the whole job (~1 ms).
             if (ReadNumber(mem, "memory.usage_in_bytes") is > ForceEmptyAbove) TryWrite(mem, "memory.force_empty", "0");
             Write(mem, "memory.max_usage_in_bytes", "0");
+            // The peak restarts at what is still charged: the next job's figure is taken above it.
+            _memBase = ReadNumber(mem, "memory.max_usage_in_bytes") ?? 0;
             Write(mem, "memory.failcnt", "0");
             TryWrite(mem, "memory.memsw.max_usage_in_bytes", "0");
             TryWrite(mem, "memory.memsw.failcnt", "0");

@@ -80,7 +80,8 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
         if (Slot.Pooled && Slot.MountedBoxSize is { } size)
         {
             // A batch worker's slot keeps its tmpfs and skeleton; the last teardown removed the box.
-            if (Directory.Exists(Box)) throw new EngineError($"{Box}: left by the last job");
+            // The box directory stays (a template jail binds it); the last teardown emptied it.
+            if (Directory.Exists(Box) && Directory.EnumerateFileSystemEntries(Box).Any()) throw new EngineError($"{Box}: left by the last job");
             _mounted = true;
             if (size != Options.BoxSize)
             {
@@ -129,6 +130,21 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
     }
 
     /// <summary>
+    /// A pooled slot's template jail for this job's plan (docs/adr/0016), made or remade when there is
+    /// none, it is gone, or it was made for other options; null for a one-off run or with
+    /// BERTH_SANDBOX_TEMPLATE=0 (every job builds its whole jail).
+    /// </summary>
+    private StubJail.Template? SlotTemplate()
+    {
+        if (!Slot.Pooled || Slot.MountedBoxSize is null || Environment.GetEnvironmentVariable("BERTH_SANDBOX_TEMPLATE") == "0") return null;
+        var key = StubJail.TemplateKey(_plan!);
+        if (Slot.Template is { } t && (t.Key != key || !t.Alive)) Slot.DropTemplate();
+        Timing("template");
+        Slot.Template ??= StubJail.StartTemplate(_plan!, TimeSpan.FromSeconds(20));
+        return Slot.Template;
+    }
+
+    /// <summary>
     /// The stub builds the jail unless the plan needs what only the runtime's init does, or
     /// BERTH_SANDBOX_JAIL=runtime asks for the runtime's init (the path of other architectures).
     /// </summary>
@@ -146,6 +162,8 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
     {
         Timing("launch");
         _cg!.Apply(Berth.Runtime.Cgroups.ResourceMapping.ForContainer(_spec!.Linux));
+        // A batch slot's template jail (made before stdio is redirected: it must hold none of a job's files).
+        var template = _stub ? SlotTemplate() : null;
         var stdio = new[] { Options.Stdin, Options.Stdout, Options.Stderr };
         var saved = new int[3] { -1, -1, -1 };
         (_statusRead, _statusWrite) = Fd.Pipe();
@@ -165,14 +183,15 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
             {
                 // The program starts as soon as the jail is built: every notified call from now on is its own.
                 SecureStart();
-                _pid = StubJail.Launch(_plan!, new StubJail.Options
+                var so = new StubJail.Options
                 {
                     ReaperStatusFd = _statusWrite,
                     CgroupDirs = _cg.Manager.Directories,
                     CgroupProcsFds = _cg.ProcsWriteFds(),
                     OnSeccompFd = SeccompListenerInline,
                     Name = "berth-sandbox-init",
-                }).InitPid;
+                };
+                _pid = (template is not null ? StubJail.LaunchJob(_plan!, template, so) : StubJail.Launch(_plan!, so)).InitPid;
             }
             else
             {
@@ -332,6 +351,7 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
             kept = Slot.Pooled && Slot.MountedBoxSize is not null && ScrubBox();
             if (!kept)
             {
+                Slot.DropTemplate();
                 Slot.MountedBoxSize = null;
                 int err = LinuxMount.TryUnmount(Slot.Dir, Consts.MNT_DETACH);
                 if (err != 0 && err != Consts.EINVAL && err != Consts.ENOENT) Fail($"cleanup: unmount {Slot.Dir}: {LinuxException.Describe(err)}");
@@ -347,11 +367,13 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
         if (mounts != (kept ? 1 : 0))
         {
             Fail($"cleanup: {Slot.Dir} still has mounts");
+            Slot.DropTemplate();
             Slot.MountedBoxSize = null;
         }
-        else if (kept && Directory.EnumerateFileSystemEntries(Slot.Dir).Any(e => e != Rootfs))
+        else if (kept && Directory.EnumerateFileSystemEntries(Slot.Dir).Any(e => e != Rootfs && e != Box))
         {
             Fail($"cleanup: {Slot.Dir} holds more than the jail's skeleton after the box was removed");
+            Slot.DropTemplate();
             Slot.MountedBoxSize = null;
         }
         else if (!kept && Directory.Exists(Slot.Dir) && Directory.EnumerateFileSystemEntries(Slot.Dir).Any())
@@ -366,8 +388,14 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
     {
         try
         {
-            if (Directory.Exists(Box)) Directory.Delete(Box, recursive: true);
-            return !Directory.Exists(Box);
+            // The directory itself stays: a template jail binds it as /box.
+            if (!Directory.Exists(Box)) return true;
+            foreach (var e in new DirectoryInfo(Box).EnumerateFileSystemInfos())
+            {
+                if (e is DirectoryInfo d && d.LinkTarget is null) d.Delete(recursive: true);
+                else e.Delete();
+            }
+            return !Directory.EnumerateFileSystemEntries(Box).Any();
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return false; }
     }

@@ -20,6 +20,16 @@ public sealed class SandboxSlot : IDisposable
 
     /// <summary>A pooled slot's tmpfs (skeleton kept, box removed after every job) and its size; null when not mounted.</summary>
     public long? MountedBoxSize { get; set; }
+
+    /// <summary>The template jail jobs of this (pooled) slot join, or null (docs/adr/0016).</summary>
+    public Berth.Runtime.Lifecycle.StubJail.Template? Template { get; set; }
+
+    /// <summary>Ends the template jail (its PID 1 is killed and reaped; the namespaces go with it).</summary>
+    public void DropTemplate()
+    {
+        Template?.Dispose();
+        Template = null;
+    }
     private bool _dirMade;
 
     private SandboxSlot(string id, bool pooled)
@@ -109,6 +119,7 @@ public sealed class SandboxSlot : IDisposable
     /// <summary>Removes the cgroup and the (unmounted, empty) directory.</summary>
     public void Dispose()
     {
+        DropTemplate();
         if (MountedBoxSize is not null)
         {
             Berth.Linux.Mounts.Mount.TryUnmount(Dir, Berth.Linux.Interop.Consts.MNT_DETACH);

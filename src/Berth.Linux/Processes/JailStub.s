@@ -7,7 +7,8 @@
 # read from the address it holds; bit 8: a failure is not fatal (the -errno is stored).
 # nr -1: clone(arg0) without a new stack; the child goes on, the parent jumps to step arg1.
 # nr -2: the reaper (arg0 main pid, arg1 status fd), see JailProgram.Reap; it SIGKILLs the rest of
-#        the namespace (kill -1) only when it is PID 1 of a pid namespace.
+#        the namespace (kill -1) only inside a pid namespace: when it is PID 1 of one, or when its
+#        parent is outside it (getppid() == 0: a subreaper joined into a namespace).
 # A fatal failure writes {1, step, errno, 0} (four u32) to the error fd and exits 127.
 .intel_syntax noprefix
 .set DATA, 0x601000
@@ -92,6 +93,15 @@ reap:
     mov eax, 39
     syscall
     mov rbp, rax
+    cmp rax, 1
+    je 1f
+    mov eax, 110
+    syscall
+    xor ebp, ebp
+    test rax, rax
+    jnz 1f
+    mov ebp, 1
+1:
     sub rsp, 32
     mov qword ptr [rsp], 0
 rloop:

@@ -37,7 +37,7 @@ public static unsafe class StubJail
     private const int SyncFd = 3, StatusFd = 4, NetNsFd = 5, FirstCgroupFd = 6;
 
     /// <summary>Records on the sync socket (16 bytes each): an error {1, step, errno}, the jail's pid {2, pid}, the listener {3} with SCM_RIGHTS.</summary>
-    private const int RecordPid = 2, RecordListener = 3;
+    private const int RecordPid = 2, RecordListener = 3, RecordReady = 4;
 
     public sealed class Options
     {
@@ -80,13 +80,18 @@ public static unsafe class StubJail
         return null;
     }
 
+    /// <summary>What a compiled program is for: a whole jail, a batch slot's template jail, or a job in a template.</summary>
+    public enum Kind { Single, Template, Job }
+
     /// <summary>The plan as a jail program (pure: reads only the host's /proc and /sys to know which masked paths exist).</summary>
-    public static JailProgram Compile(InitPlan plan, int cgroupCount, bool joinNetNs, string name = "berth-jail")
+    public static JailProgram Compile(InitPlan plan, int cgroupCount, bool joinNetNs, string name = "berth-jail") =>
+        Compile(plan, cgroupCount, joinNetNs, name, Kind.Single);
+
+    private static JailProgram Compile(InitPlan plan, int cgroupCount, bool joinNetNs, string name, Kind kind)
     {
         if (Unsupported(plan) is { } why) throw new RuntimeError($"jail stub: not for plans with {why}");
         var p = new JailProgram { ErrorFd = SyncFd };
         string root = plan.Rootfs.TrimEnd('/');
-        string In(string dest) => root + "/" + dest.TrimStart('/');
 
         // --- The first process (host pid namespace): signals, cgroup, namespaces, fork the jail's PID 1.
         p.Call("name the process", SysPrctl, [15 /* PR_SET_NAME */, (long)p.Str(name.Length > 15 ? name[..15] : name)], mayFail: true);
@@ -102,19 +107,92 @@ public static unsafe class StubJail
             p.Call("join the cgroup", SysWrite, FirstCgroupFd + i, (long)zeroChar, 1);
             p.Call("close a cgroup fd", SysClose, FirstCgroupFd + i);
         }
-        if (joinNetNs)
+        if (kind == Kind.Job)
         {
-            p.Call("join the network namespace", SysSetns, NetNsFd, Consts.CLONE_NEWNET);
-            p.Call("close the network namespace fd", SysClose, NetNsFd);
+            // The template's mount (pivoted root), pid, uts and network namespaces, then fresh mount (a
+            // copy of the template's), ipc and cgroup namespaces of the job's own.
+            long join = Consts.CLONE_NEWNS | Consts.CLONE_NEWPID | Consts.CLONE_NEWUTS | (plan.NewNetNs || joinNetNs ? Consts.CLONE_NEWNET : 0);
+            p.Call("join the template jail", SysSetns, NetNsFd, join);
+            p.Call("close the template's pidfd", SysClose, NetNsFd);
+            p.Call("unshare the job's namespaces", SysUnshare, Consts.CLONE_NEWNS | Consts.CLONE_NEWIPC | Consts.CLONE_NEWCGROUP);
         }
-        p.Call("unshare the namespaces", SysUnshare, plan.UnshareFlags);
+        else
+        {
+            if (joinNetNs)
+            {
+                p.Call("join the network namespace", SysSetns, NetNsFd, Consts.CLONE_NEWNET);
+                p.Call("close the network namespace fd", SysClose, NetNsFd);
+            }
+            p.Call("unshare the namespaces", SysUnshare, plan.UnshareFlags);
+        }
         ulong pidRecord = p.Zeros(16);
         p.Patch(pidRecord, BitConverter.GetBytes(RecordPid));
         int forkInit = p.Fork("fork the jail's init", 0x8000 /* CLONE_PARENT */ | 17 /* SIGCHLD */, pidRecord + 4);
 
-        // --- The jail's PID 1: the root.
         p.Call("umask", SysUmask, 0);
         p.Call("setsid", SysSetsid, [], mayFail: true);
+        if (kind == Kind.Job)
+        {
+            // --- The job's init (a process of the template's pid namespace): fresh writable mounts, and
+            // the subreaper of the job's processes.
+            foreach (var m in plan.Mounts.Where(FreshPerJob))
+            {
+                var o = m.Options;
+                ulong data = o.Data.Length > 0 ? p.Str(o.Data) : 0;
+                p.Call($"mount a fresh {m.Type} on {m.Destination}", SysMount, (long)p.Str(m.Source ?? m.Type), (long)p.Str(m.Destination),
+                    (long)p.Str(m.Type), (long)(o.Flags & ~o.ClearFlags), (long)data);
+            }
+            p.Call("become the job's subreaper", SysPrctl, 36 /* PR_SET_CHILD_SUBREAPER */, 1);
+        }
+        else CompileRoot(p, plan, root);
+
+        if (kind == Kind.Template)
+        {
+            // --- The template's PID 1: as unprivileged as a job's processes, children reaped by the
+            // kernel (SIGCHLD ignored), alive until berth closes the hold pipe (fd 4).
+            var ign = new byte[32];
+            BinaryPrimitives.WriteInt64LittleEndian(ign, 1 /* SIG_IGN */);
+            p.Call("ignore SIGCHLD", SysRtSigaction, 17, (long)p.Bytes(ign), 0, 8);
+            CompileCredentials(p, plan, withLimits: false);
+            var ready = new byte[16];
+            BinaryPrimitives.WriteInt32LittleEndian(ready, RecordReady);
+            p.Call("report the template ready", SysWrite, SyncFd, (long)p.Bytes(ready), 16);
+            p.Call("close the sync socket", SysClose, SyncFd);
+            p.Call("close the other fds", SysCloseRange, [StatusFd + 1, uint.MaxValue, 0], mayFail: true);
+            p.Call("wait for the end", 0 /* read */, [StatusFd, (long)p.Zeros(8), 1], mayFail: true);
+            p.Call("exit", SysExitGroup, 0);
+        }
+        else
+        {
+            // Limits and credentials before the fork: the reaper stays as unprivileged as the program
+            // (the uid, no capabilities, no_new_privs); the filter is the program's alone.
+            CompileCredentials(p, plan, withLimits: true);
+            ulong mainPid = p.Zeros(8);
+            int forkMain = p.Fork("fork the program's process", 17 /* SIGCHLD */, mainPid);
+            CompileProgram(p, plan);
+
+            // --- The init after the fork: the reaper.
+            p.SetParentStep(forkMain, p.Count);
+            p.Call("close the sync socket", SysClose, SyncFd);
+            p.Call("close the other fds", SysCloseRange, [StatusFd + 1, uint.MaxValue, 0], mayFail: true);
+            p.Reap(JailArg.At(mainPid), StatusFd);
+        }
+
+        // --- The first process after its fork: report the jail's pid and go.
+        p.SetParentStep(forkInit, p.Count);
+        p.Call("report the jail's pid", SysWrite, SyncFd, (long)pidRecord, 16);
+        p.Call("exit", SysExitGroup, 0);
+        return p;
+    }
+
+    /// <summary>Mounts a job writes to (tmpfs /tmp, /dev/shm; mqueue), mounted afresh for every job in a template.</summary>
+    private static bool FreshPerJob(MountPlan m) =>
+        (m.Type == "tmpfs" && m.Destination.TrimEnd('/') != "/dev") || m.Type == "mqueue";
+
+    /// <summary>The root: mounts, devices, pivot_root, names, read-only and masked paths, the root read-only.</summary>
+    private static void CompileRoot(JailProgram p, InitPlan plan, string root)
+    {
+        string In(string dest) => root + "/" + dest.TrimStart('/');
         p.Call("make / private in the jail", SysMount, 0, (long)p.Str("/"), 0,
             (long)(plan.RootPropagation != 0 ? plan.RootPropagation : Consts.MS_REC | Consts.MS_PRIVATE), 0);
         ulong rootStr = p.Str(root);
@@ -157,9 +235,12 @@ public static unsafe class StubJail
         if (plan.RootReadonly)
             p.Call("remount / read-only", SysMount, 0, (long)p.Str("/"), 0,
                 (long)(Consts.MS_REMOUNT | Consts.MS_BIND | Consts.MS_RDONLY | (Berth.Linux.Mounts.Remount.CurrentFlags(root) & (Consts.MS_NOSUID | Consts.MS_NODEV | Consts.MS_NOEXEC))), 0);
-        // Limits and credentials in PID 1, before the fork: the reaper stays as unprivileged as the program
-        // (the uid, no capabilities, no_new_privs); the filter is the program's alone.
-        foreach (var (resource, soft, hard) in plan.Rlimits)
+    }
+
+    /// <summary>Rlimits (optional), umask, bounding set, groups, gid, uid, capabilities, no_new_privs.</summary>
+    private static void CompileCredentials(JailProgram p, InitPlan plan, bool withLimits)
+    {
+        foreach (var (resource, soft, hard) in withLimits ? plan.Rlimits : [])
         {
             var lim = new byte[16];
             BinaryPrimitives.WriteUInt64LittleEndian(lim, soft);
@@ -179,10 +260,11 @@ public static unsafe class StubJail
         BinaryPrimitives.WriteUInt32LittleEndian(capHeader, 0x20080522); // _LINUX_CAPABILITY_VERSION_3
         p.Call("clear the capability sets", SysCapset, (long)p.Bytes(capHeader), (long)p.Zeros(24));
         if (plan.NoNewPrivileges) p.Call("no_new_privs", SysPrctl, 38 /* PR_SET_NO_NEW_PRIVS */, 1, 0, 0, 0);
-        ulong mainPid = p.Zeros(8);
-        int forkMain = p.Fork("fork the program's process", 17 /* SIGCHLD */, mainPid);
+    }
 
-        // --- The program's process: cwd, fds, filter, exec.
+    /// <summary>The program's process: cwd, fds, the filter, exec.</summary>
+    private static void CompileProgram(JailProgram p, InitPlan plan)
+    {
         p.Call($"chdir {plan.Cwd}", SysChdir, (long)p.Str(plan.Cwd));
         // Every fd but stdio is closed by the exec (the sync socket and the reaper's pipe included).
         p.Call("mark fds close-on-exec", SysCloseRange, 3, uint.MaxValue, 4 /* CLOSE_RANGE_CLOEXEC */);
@@ -222,18 +304,6 @@ public static unsafe class StubJail
             else p.Call("load the seccomp filter", SysSeccomp, 1, flags, (long)fprog);
         }
         CompileExec(p, plan);
-
-        // --- PID 1 after the fork: the reaper.
-        p.SetParentStep(forkMain, p.Count);
-        p.Call("close the sync socket", SysClose, SyncFd);
-        p.Call("close the other fds", SysCloseRange, [StatusFd + 1, uint.MaxValue, 0], mayFail: true);
-        p.Reap(JailArg.At(mainPid), StatusFd);
-
-        // --- The first process after its fork: report the jail's pid and go.
-        p.SetParentStep(forkInit, p.Count);
-        p.Call("report the jail's pid", SysWrite, SyncFd, (long)pidRecord, 16);
-        p.Call("exit", SysExitGroup, 0);
-        return p;
     }
 
     private static void CompileMount(JailProgram p, MountPlan m, Func<string, string> inRoot, ulong slot)
@@ -361,11 +431,100 @@ public static unsafe class StubJail
     /// Compiles and starts the plan. Returns once the program's exec has happened (or failed:
     /// then a <see cref="RuntimeError"/> names the step, after the jail is killed and reaped).
     /// </summary>
-    public static Handle Launch(InitPlan plan, Options o)
+    public static Handle Launch(InitPlan plan, Options o) => Start(plan, o, Kind.Single, null);
+
+    /// <summary>
+    /// A batch slot's template jail (docs/adr/0016): the namespaces, root and mounts of the plan, made
+    /// once, with a PID 1 that waits (unprivileged, its children reaped by the kernel) until
+    /// <see cref="Dispose"/>. Jobs join it (<see cref="LaunchJob"/>) with fresh mount, ipc and cgroup
+    /// namespaces, fresh /tmp, /dev/shm and mqueue, and their own subreaper.
+    /// </summary>
+    public sealed class Template : IDisposable
+    {
+        public required string Key { get; init; }
+        public required int InitPid { get; init; }
+        public required int Pidfd { get; init; }
+        public required int Hold { get; init; }
+
+        /// <summary>The template's PID 1 is still there.</summary>
+        public bool Alive
+        {
+            get
+            {
+                int* pfd = stackalloc int[2];
+                pfd[0] = Pidfd; pfd[1] = Consts.POLLIN;
+                return LibC.poll(pfd, 1, 0) == 0;
+            }
+        }
+
+        public void Dispose()
+        {
+            Fd.Close(Hold);
+            Proc.Kill(InitPid, Signals.SIGKILL);
+            Proc.Wait(InitPid);
+            Fd.Close(Pidfd);
+        }
+    }
+
+    /// <summary>What decides a template jail: everything of the plan but the process (args, env, cwd, limits, filter).</summary>
+    public static string TemplateKey(InitPlan plan)
+    {
+        var sb = new System.Text.StringBuilder();
+        sb.Append(plan.Rootfs).Append('|').Append(plan.UnshareFlags).Append('|').Append(plan.RootPropagation).Append('|')
+          .Append(plan.RootReadonly).Append('|').Append(plan.Hostname).Append('|').Append(plan.Domainname).Append('|')
+          .Append(plan.Uid).Append(':').Append(plan.Gid).Append(':').Append(string.Join(',', plan.AdditionalGids)).Append('|')
+          .Append(plan.LastCap).Append('|').Append(plan.NoNewPrivileges).Append('|').Append(plan.CreateDefaultDevices).Append('|');
+        foreach (var j in plan.Joins) sb.Append(j.Kind).Append('=').Append(j.Path).Append(';');
+        foreach (var m in plan.Mounts)
+            sb.Append(m.Destination).Append(',').Append(m.Type).Append(',').Append(m.Source).Append(',').Append(m.Options.Flags)
+              .Append(',').Append(m.Options.ClearFlags).Append(',').Append(m.Options.Data).Append(',')
+              .Append(string.Join('/', m.Options.Propagation)).Append(',').Append(m.SourceIsDir).Append(';');
+        foreach (var d in plan.Devices) sb.Append(d).Append(';');
+        sb.Append('|').Append(string.Join(',', plan.MaskedPaths)).Append('|').Append(string.Join(',', plan.ReadonlyPaths));
+        return sb.ToString();
+    }
+
+    /// <summary>Builds a template jail for <paramref name="plan"/> (see <see cref="Template"/>).</summary>
+    public static Template StartTemplate(InitPlan plan, TimeSpan setupTimeout)
+    {
+        var (holdRead, holdWrite) = Fd.Pipe();
+        int pidfd = -1;
+        Handle h;
+        try
+        {
+            h = Start(plan, new Options { ReaperStatusFd = holdRead, CgroupDirs = [], Name = "berth-jail-tpl", SetupTimeout = setupTimeout },
+                Kind.Template, null);
+        }
+        catch
+        {
+            Fd.Close(holdWrite);
+            throw;
+        }
+        finally { Fd.Close(holdRead); }
+        pidfd = (int)LibC.syscall(Syscalls.PidfdOpen, h.InitPid, 0, 0, 0, 0, 0);
+        if (pidfd < 0)
+        {
+            int e = Marshal.GetLastPInvokeError();
+            Fd.Close(holdWrite);
+            Proc.Kill(h.InitPid, Signals.SIGKILL);
+            Proc.Wait(h.InitPid);
+            throw new LinuxException("pidfd_open", "template jail", e);
+        }
+        return new Template { Key = TemplateKey(plan), InitPid = h.InitPid, Pidfd = pidfd, Hold = holdWrite };
+    }
+
+    /// <summary>Starts the plan's process in <paramref name="template"/> (whose key must be the plan's); as <see cref="Launch"/>.</summary>
+    public static Handle LaunchJob(InitPlan plan, Template template, Options o)
+    {
+        if (template.Key != TemplateKey(plan)) throw new RuntimeError("jail stub: the template jail was made for another plan");
+        return Start(plan, o, Kind.Job, template);
+    }
+
+    private static Handle Start(InitPlan plan, Options o, Kind kind, Template? template)
     {
         var netJoin = plan.Joins.FirstOrDefault(j => j.Kind == NamespaceKind.Network);
         Logging.Timing.Mark("jail compile");
-        var program = Compile(plan, o.CgroupDirs.Count, netJoin.Path is not null, o.Name);
+        var program = Compile(plan, o.CgroupDirs.Count, netJoin.Path is not null, o.Name, kind);
         var fds = new List<(int From, int To)>();
         var toClose = new List<int>();
         int memfd = -1, parentEnd = -1, stub = -1, initPid = -1;
@@ -379,7 +538,8 @@ public static unsafe class StubJail
             toClose.Add(sv[1]);
             Add(sv[1], SyncFd);
             Add(o.ReaperStatusFd, StatusFd);
-            if (netJoin.Path is { } ns) Add(OpenOrThrow(ns, Consts.O_RDONLY | Consts.O_CLOEXEC, "network namespace"), NetNsFd, own: true);
+            if (template is not null) Add(template.Pidfd, NetNsFd);
+            else if (netJoin.Path is { } ns) Add(OpenOrThrow(ns, Consts.O_RDONLY | Consts.O_CLOEXEC, "network namespace"), NetNsFd, own: true);
             for (int i = 0; i < o.CgroupDirs.Count; i++)
             {
                 if (o.CgroupProcsFds is { } open) Add(open[i], FirstCgroupFd + i);
@@ -395,13 +555,14 @@ public static unsafe class StubJail
             fds.Clear();
             Fd.Close(memfd);
             memfd = -1;
-            var (pid, error) = Receive(parentEnd, program, o);
+            var (pid, ready, error) = Receive(parentEnd, program, o);
             Logging.Timing.Mark("jail ready");
             initPid = pid;
             Proc.Wait(stub);
             stub = -1;
             if (error is not null) throw new RuntimeError(error);
             if (initPid <= 0) throw new RuntimeError("jail stub: the jail's init was not started");
+            if (kind == Kind.Template && !ready) throw new RuntimeError("jail stub: the template jail did not get ready");
             return new Handle(initPid);
         }
         catch
@@ -433,9 +594,10 @@ public static unsafe class StubJail
     }
 
     /// <summary>Reads the stub's records until every holder of the socket is gone (the program's exec closes the last).</summary>
-    private static (int Pid, string? Error) Receive(int fd, JailProgram program, Options o)
+    private static (int Pid, bool Ready, string? Error) Receive(int fd, JailProgram program, Options o)
     {
         int pid = -1;
+        bool ready = false;
         string? error = null;
         var deadline = DateTime.UtcNow + o.SetupTimeout;
         byte* buf = stackalloc byte[16];
@@ -449,7 +611,7 @@ public static unsafe class StubJail
             int left = (int)Math.Max(0, (deadline - DateTime.UtcNow).TotalMilliseconds);
             int rc = LibC.poll(pfd, 1, left);
             if (rc < 0 && Marshal.GetLastPInvokeError() == Consts.EINTR) continue;
-            if (rc == 0) return (pid, error ?? $"jail setup did not finish within {o.SetupTimeout.TotalSeconds:0} s");
+            if (rc == 0) return (pid, ready, error ?? $"jail setup did not finish within {o.SetupTimeout.TotalSeconds:0} s");
             new Span<byte>(msg, 56).Clear();
             new Span<byte>(control, 64).Clear();
             iov[0] = (long)buf; iov[1] = 16;
@@ -463,7 +625,7 @@ public static unsafe class StubJail
                 if (Marshal.GetLastPInvokeError() == Consts.EINTR) continue;
                 throw LinuxException.Last("recvmsg", "jail sync");
             }
-            if (n == 0) return (pid, error);
+            if (n == 0) return (pid, ready, error);
             if (n != 16) { error ??= $"jail stub: a short record ({n} bytes)"; continue; }
             int type = *(int*)buf, a = *(int*)(buf + 4), b = *(int*)(buf + 8);
             int passed = -1;
@@ -478,6 +640,9 @@ public static unsafe class StubJail
                     break;
                 case RecordPid:
                     pid = a;
+                    break;
+                case RecordReady:
+                    ready = true;
                     break;
                 case RecordListener when passed >= 0:
                     try
