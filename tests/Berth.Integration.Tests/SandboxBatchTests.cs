@@ -125,7 +125,9 @@ public sealed class SandboxBatchTests(TestEnvironment env) : IntegrationTest(env
                         "awk 'BEGIN { s = \"x\"; for (i = 0; i < 22; i++) s = s s }'", marker, boxKey);
         // Job 2 (same worker: --parallel 1) checks it got a clean box, /tmp, /dev/shm and process table.
         var check = Job("[ \"$(cat /box/input)\" = clean ] || exit 1; [ ! -e /box/extra ] || exit 2; [ ! -e /tmp/extra ] || exit 3; " +
-                        "[ ! -e /dev/shm/extra ] || exit 4; [ $(cat /proc/[0-9]*/comm | grep -c '^sleep$') = 0 ] || exit 5", marker, boxKey);
+                        "[ ! -e /dev/shm/extra ] || exit 4; [ $(cat /proc/[0-9]*/comm | grep -c '^sleep$') = 0 ] || exit 5; " +
+                        // The template jail's PID 1 (docs/adr/0016) is as unprivileged as the job.
+                        "grep -q '^Uid:.65534.65534' /proc/1/status || exit 6; grep -q '^CapEff:.0000000000000000' /proc/1/status || exit 7", marker, boxKey);
         var (results, _) = Batch(marker, [dirty, check], parallel: 1);
         Assert.Equal(["OK", "OK"], results.Select(Status));
         Assert.Equal(1, results[0].GetProperty("orphans").GetInt32());

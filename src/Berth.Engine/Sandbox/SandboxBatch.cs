@@ -248,12 +248,17 @@ public static class SandboxBatch
         try { job = SandboxJobLine.Parse(text); }
         catch (EngineError e) { return Xx(lineNo, null, e.Message); }
         var o = job.Options;
-        if (!o.Net && netns < 0)
+        // With template jails the slot's template holds the network namespace its jobs join; without,
+        // the worker keeps one for all its jobs.
+        if (!o.Net && !SandboxRunner.Templates)
         {
-            try { netns = NewNetNs(); }
-            catch (LinuxException e) { return Xx(lineNo, job.Id, $"network namespace: {e.Message}"); }
+            if (netns < 0)
+            {
+                try { netns = NewNetNs(); }
+                catch (LinuxException e) { return Xx(lineNo, job.Id, $"network namespace: {e.Message}"); }
+            }
+            o.NetNsPath = $"/proc/self/fd/{netns}";
         }
-        o.NetNsPath = o.Net ? null : $"/proc/self/fd/{netns}";
         return WithJob(SandboxRunner.Run(o, slot), lineNo, job.Id);
     }
 

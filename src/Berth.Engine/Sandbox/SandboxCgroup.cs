@@ -157,8 +157,9 @@ public sealed class SandboxCgroup : IDisposable
     {
         if (!KillAndWaitEmpty(TimeSpan.FromSeconds(2)))
             throw new CgroupException($"cgroup {Path}: processes left after SIGKILL");
+        // A cgroup directory's link count is 2 plus its child cgroups (kernfs): one stat instead of a listing.
         foreach (var d in _cg.Directories)
-            if (Directory.EnumerateDirectories(d).Any())
+            if (!Berth.Linux.Files.StatX.TryAt(-100 /* AT_FDCWD */, d, out var st, out _) || st.Nlink != 2)
                 throw new CgroupException($"cgroup {d}: has child cgroups");
         if (MemoryDir is { } mem)
         {

@@ -119,8 +119,12 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
         Timing("plan: spec");
         SecureSpec();
         Timing("plan: seccomp profile");
-        foreach (var warning in Berth.Runtime.Spec.SpecValidator.Validate(_spec, Slot.Dir))
-            Berth.Runtime.Logging.Log.Warn(warning);
+        // Warnings only, to stderr, which a batch worker does not have: only for `run`.
+        if (!Slot.Pooled)
+        {
+            foreach (var warning in Berth.Runtime.Spec.SpecValidator.Validate(_spec, Slot.Dir))
+                Berth.Runtime.Logging.Log.Warn(warning);
+        }
         Timing("plan: validated");
         _cg = Slot.AcquireCgroup();
         Timing("plan: cgroup");
@@ -136,7 +140,7 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
     /// </summary>
     private StubJail.Template? SlotTemplate()
     {
-        if (!Slot.Pooled || Slot.MountedBoxSize is null || Environment.GetEnvironmentVariable("BERTH_SANDBOX_TEMPLATE") == "0") return null;
+        if (!Slot.Pooled || Slot.MountedBoxSize is null || !SandboxRunner.Templates) return null;
         var key = StubJail.TemplateKey(_plan!);
         if (Slot.Template is { } t && (t.Key != key || !t.Alive)) Slot.DropTemplate();
         Timing("template");

@@ -26,6 +26,9 @@ public static class SandboxRunner
     public static bool StubJail =>
         JailStub.Supported && Environment.GetEnvironmentVariable("BERTH_SANDBOX_JAIL") != "runtime";
 
+    /// <summary>Batch slots build a template jail their jobs join (docs/adr/0016); BERTH_SANDBOX_TEMPLATE=0: every job builds its own.</summary>
+    public static bool Templates => StubJail && Environment.GetEnvironmentVariable("BERTH_SANDBOX_TEMPLATE") != "0";
+
     public static Verdict Run(SandboxOptions o)
     {
         var slot = SandboxSlot.Fresh();

@@ -13,6 +13,12 @@ public static class SandboxSpec
     /// <summary>Host directories that make the jail's root (bound read-only; a host symlink is copied as a symlink).</summary>
     public static readonly string[] SystemDirs = ["/usr", "/bin", "/lib", "/lib64", "/etc", "/sbin"];
 
+    private static string[]? s_hostDirs;
+
+    /// <summary>The system directories that are real directories on this host (symlinks are made in the rootfs); looked up once per process.</summary>
+    private static string[] HostSystemDirs() =>
+        s_hostDirs ??= [.. SystemDirs.Where(d => Directory.Exists(d) && new FileInfo(d).LinkTarget is null)];
+
     public static RtSpec Build(SandboxOptions o, string rootfs, string boxDir)
     {
         var spec = Berth.Runtime.Spec.DefaultSpec.Create(rootless: false);
@@ -56,9 +62,8 @@ public static class SandboxSpec
 
         spec.Mounts ??= [];
         spec.Mounts.RemoveAll(x => x.Destination == "/sys/fs/cgroup");
-        foreach (var d in SystemDirs)
+        foreach (var d in HostSystemDirs())
         {
-            if (!Directory.Exists(d) || new FileInfo(d).LinkTarget is not null) continue; // symlinks are made in the rootfs
             spec.Mounts.Add(new Mount { Destination = d, Type = "bind", Source = d, Options = ["rbind", "ro", "nosuid", "nodev"] });
         }
         foreach (var r in o.Dirs)
