@@ -119,13 +119,19 @@ public sealed class SandboxBatchTests(TestEnvironment env) : IntegrationTest(env
         Directory.CreateDirectory(box);
         File.WriteAllText(Path.Combine(box, "input"), "clean\n");
         var boxKey = ",\"box\":" + JsonSerializer.Serialize(box);
+        // A host directory the first job points symlinks at: emptying the jail's /tmp must not follow them.
+        var canary = Path.Combine(Scratch, "canary-" + marker);
+        Directory.CreateDirectory(canary);
+        File.WriteAllText(Path.Combine(canary, "keep"), "host\n");
         // Job 1 dirties everything it can, leaves a background process, and uses CPU and memory.
         var dirty = Job("echo dirty > /box/input; echo x > /box/extra; echo y > /tmp/extra; echo z > /dev/shm/extra; " +
+                        $"ln -s {canary} /tmp/link; ln -s {canary}/keep /dev/shm/link; mkdir -p /tmp/a/b/c && ln -s {canary} /tmp/a/b/c/up; " +
                         "sleep 30 & i=0; while [ $i -lt 30000 ]; do i=$((i+1)); done; " +
                         "awk 'BEGIN { s = \"x\"; for (i = 0; i < 22; i++) s = s s }'", marker, boxKey);
         // Job 2 (same worker: --parallel 1) checks it got a clean box, /tmp, /dev/shm and process table.
         var check = Job("[ \"$(cat /box/input)\" = clean ] || exit 1; [ ! -e /box/extra ] || exit 2; [ ! -e /tmp/extra ] || exit 3; " +
                         "[ ! -e /dev/shm/extra ] || exit 4; [ $(cat /proc/[0-9]*/comm | grep -c '^sleep$') = 0 ] || exit 5; " +
+                        "[ -z \"$(ls -A /tmp)\" ] && [ -z \"$(ls -A /dev/shm)\" ] || exit 8; " +
                         // The template jail's PID 1 (docs/adr/0016) is as unprivileged as the job.
                         "grep -q '^Uid:.65534.65534' /proc/1/status || exit 6; grep -q '^CapEff:.0000000000000000' /proc/1/status || exit 7", marker, boxKey);
         var (results, _) = Batch(marker, [dirty, check], parallel: 1);
@@ -136,6 +142,7 @@ public sealed class SandboxBatchTests(TestEnvironment env) : IntegrationTest(env
         Assert.True(results[1].GetProperty("max_rss").GetInt64() < results[0].GetProperty("max_rss").GetInt64() / 2, string.Join('\n', results));
         Assert.True(results[1].GetProperty("wall_time").GetDouble() < 5);
         Assert.Equal("clean\n", File.ReadAllText(Path.Combine(box, "input")));
+        Assert.Equal("host\n", File.ReadAllText(Path.Combine(canary, "keep")));
     }
 
     [Fact]

@@ -40,6 +40,8 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
     private Ephemeral.Handle? _handle;
     /// <summary>The jail is built by the stub (docs/adr/0016) rather than by a fork of berth.</summary>
     private bool _stub;
+    /// <summary>The template jail this job ran in (a batch slot's), emptied after the job.</summary>
+    private StubJail.Template? _template;
     private int _pid = -1;
     private bool _reaped;
     private bool _mounted;
@@ -167,7 +169,7 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
         Timing("launch");
         _cg!.Apply(Berth.Runtime.Cgroups.ResourceMapping.ForContainer(_spec!.Linux));
         // A batch slot's template jail (made before stdio is redirected: it must hold none of a job's files).
-        var template = _stub ? SlotTemplate() : null;
+        var template = _template = _stub ? SlotTemplate() : null;
         var stdio = new[] { Options.Stdin, Options.Stdout, Options.Stderr };
         var saved = new int[3] { -1, -1, -1 };
         (_statusRead, _statusWrite) = Fd.Pipe();
@@ -325,7 +327,7 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
         // A stub jail whose PID 1 was reaped has no process left (the kernel kills a pid namespace's
         // processes before its init is reaped, and the stub's first process was waited for); the
         // cgroup's release after the job still verifies it empty.
-        if (_stub && _reaped) return;
+        if (_stub && _reaped && _template is null) return;
         if (_cg is not null) foreach (var p in _cg.AllPids()) Proc.Kill(p, Signals.SIGKILL);
     }
 
@@ -363,8 +365,13 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
             _mounted = false;
         }
         Timing("teardown: unmounted");
-        try { Slot.ReleaseCgroup(); }
+        bool released = false;
+        try { Slot.ReleaseCgroup(); released = true; }
         catch (Exception e) when (e is CgroupException or IOException or UnauthorizedAccessException) { Fail($"cleanup: {e.Message}"); }
+        // Every process of the job is gone (the cgroup was verified empty): empty the template's /tmp and
+        // /dev/shm for the next job, or throw the template away.
+        if (_template is not null && Slot.Template == _template && (!released || !_template.Scrub())) Slot.DropTemplate();
+        _template = null;
         Timing("teardown: cgroup");
         var mounts = Berth.Linux.Mounts.MountInfoEntry.ReadSelf()
             .Count(m => m.MountPoint == Slot.Dir || m.MountPoint.StartsWith(Slot.Dir + "/", StringComparison.Ordinal));

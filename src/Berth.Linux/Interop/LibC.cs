@@ -42,6 +42,7 @@ public static unsafe partial class LibC
     [LibraryImport(Lib, SetLastError = true)] public static partial int mknodat(int dirfd, byte* path, uint mode, ulong dev);
     [LibraryImport(Lib, SetLastError = true)] public static partial int symlinkat(byte* target, int dirfd, byte* linkpath);
     [LibraryImport(Lib, SetLastError = true)] public static partial int unlinkat(int dirfd, byte* path, int flags);
+    [LibraryImport(Lib, SetLastError = true)] public static partial int fstatfs(int fd, void* buf);
     [LibraryImport(Lib, SetLastError = true)] public static partial int mkfifo(byte* path, uint mode);
     [LibraryImport(Lib, SetLastError = true)] public static partial int fchownat(int dirfd, byte* path, uint uid, uint gid, int flags);
     [LibraryImport(Lib, SetLastError = true)] public static partial int fchmod(int fd, uint mode);

@@ -14,4 +14,5 @@ public static class Syscalls
     public static long PidfdOpen => 434;
     public static long PidfdSendSignal => 424;
     public static long Gettid => Arm64 ? 178 : 186;
+    public static long Getdents64 => Arm64 ? 61 : 217;
 }

@@ -109,12 +109,13 @@ public static unsafe class StubJail
         }
         if (kind == Kind.Job)
         {
-            // The template's mount (pivoted root), pid, uts and network namespaces, then fresh mount (a
-            // copy of the template's), ipc and cgroup namespaces of the job's own.
+            // The template's mount (pivoted root), pid, uts and network namespaces, then fresh ipc and
+            // cgroup namespaces of the job's own. The writable mounts (/tmp, /dev/shm) are the template's,
+            // emptied by berth after every job (Template.Scrub): no mount is made or torn down per job.
             long join = Consts.CLONE_NEWNS | Consts.CLONE_NEWPID | Consts.CLONE_NEWUTS | (plan.NewNetNs || joinNetNs ? Consts.CLONE_NEWNET : 0);
             p.Call("join the template jail", SysSetns, NetNsFd, join);
             p.Call("close the template's pidfd", SysClose, NetNsFd);
-            p.Call("unshare the job's namespaces", SysUnshare, Consts.CLONE_NEWNS | Consts.CLONE_NEWIPC | Consts.CLONE_NEWCGROUP);
+            p.Call("unshare the job's namespaces", SysUnshare, Consts.CLONE_NEWIPC | Consts.CLONE_NEWCGROUP);
         }
         else
         {
@@ -133,15 +134,7 @@ public static unsafe class StubJail
         p.Call("setsid", SysSetsid, [], mayFail: true);
         if (kind == Kind.Job)
         {
-            // --- The job's init (a process of the template's pid namespace): fresh writable mounts, and
-            // the subreaper of the job's processes.
-            foreach (var m in plan.Mounts.Where(FreshPerJob))
-            {
-                var o = m.Options;
-                ulong data = o.Data.Length > 0 ? p.Str(o.Data) : 0;
-                p.Call($"mount a fresh {m.Type} on {m.Destination}", SysMount, (long)p.Str(m.Source ?? m.Type), (long)p.Str(m.Destination),
-                    (long)p.Str(m.Type), (long)(o.Flags & ~o.ClearFlags), (long)data);
-            }
+            // --- The job's init (a process of the template's pid namespace): the subreaper of the job's processes.
             p.Call("become the job's subreaper", SysPrctl, 36 /* PR_SET_CHILD_SUBREAPER */, 1);
         }
         else CompileRoot(p, plan, root);
@@ -185,9 +178,8 @@ public static unsafe class StubJail
         return p;
     }
 
-    /// <summary>Mounts a job writes to (tmpfs /tmp, /dev/shm; mqueue), mounted afresh for every job in a template.</summary>
-    private static bool FreshPerJob(MountPlan m) =>
-        (m.Type == "tmpfs" && m.Destination.TrimEnd('/') != "/dev") || m.Type == "mqueue";
+    /// <summary>Mounts a job can write to (tmpfs /tmp, /dev/shm: not /dev, whose root is 0755 root), emptied after every job in a template.</summary>
+    private static bool Writable(MountPlan m) => m.Type == "tmpfs" && m.Destination.TrimEnd('/') != "/dev";
 
     /// <summary>The root: mounts, devices, pivot_root, names, read-only and masked paths, the root read-only.</summary>
     private static void CompileRoot(JailProgram p, InitPlan plan, string root)
@@ -445,6 +437,68 @@ public static unsafe class StubJail
         public required int InitPid { get; init; }
         public required int Pidfd { get; init; }
         public required int Hold { get; init; }
+        /// <summary>The template's writable tmpfs roots (/tmp, /dev/shm), opened before any job ran.</summary>
+        public required int[] ScrubDirs { get; init; }
+
+        /// <summary>Most entries a job may leave in them before the template is thrown away instead of emptied.</summary>
+        private const int MaxEntries = 10_000;
+
+        /// <summary>
+        /// Empties /tmp and /dev/shm after a job (every process of it dead) through the directory fds:
+        /// unlinkat and openat(O_NOFOLLOW) relative to them, so nothing a job planted (symlinks, deep
+        /// trees) is ever followed. False when it could not (too many entries, too deep, an error): the
+        /// caller then throws the template away.
+        /// </summary>
+        public bool Scrub()
+        {
+            int budget = MaxEntries;
+            foreach (var fd in ScrubDirs)
+                if (!Empty(fd, 0, ref budget)) return false;
+            return true;
+        }
+
+        private static bool Empty(int dir, int depth, ref int budget)
+        {
+            if (depth > 32 || LibC.lseek(dir, 0, 0) < 0) return false;
+            var names = new List<(string Name, bool Dir)>();
+            byte* buf = stackalloc byte[8192];
+            while (true)
+            {
+                long n = LibC.syscall(Syscalls.Getdents64, dir, (long)buf, 8192, 0, 0, 0);
+                if (n < 0) return false;
+                if (n == 0) break;
+                for (long off = 0; off < n;)
+                {
+                    ushort reclen = *(ushort*)(buf + off + 16);
+                    byte type = buf[off + 18];
+                    var name = System.Runtime.InteropServices.Marshal.PtrToStringUTF8((nint)(buf + off + 19)) ?? "";
+                    if (name is not ("." or ".."))
+                    {
+                        if (--budget < 0) return false;
+                        names.Add((name, type == 4 /* DT_DIR */));
+                    }
+                    off += reclen;
+                }
+            }
+            foreach (var (name, isDir) in names)
+            {
+                fixed (byte* p = CString.Of(name))
+                {
+                    if (!isDir)
+                    {
+                        if (LibC.unlinkat(dir, p, 0) == 0) continue;
+                        if (Marshal.GetLastPInvokeError() != Consts.EISDIR) return false;
+                    }
+                    int sub = LibC.openat(dir, p, Consts.O_RDONLY | Consts.O_DIRECTORY | Consts.O_NOFOLLOW | Consts.O_CLOEXEC, 0);
+                    if (sub < 0) return false;
+                    bool ok;
+                    try { ok = Empty(sub, depth + 1, ref budget); }
+                    finally { LibC.close(sub); }
+                    if (!ok || LibC.unlinkat(dir, p, 0x200 /* AT_REMOVEDIR */) != 0) return false;
+                }
+            }
+            return true;
+        }
 
         /// <summary>The template's PID 1 is still there.</summary>
         public bool Alive
@@ -459,6 +513,7 @@ public static unsafe class StubJail
 
         public void Dispose()
         {
+            foreach (var fd in ScrubDirs) Fd.Close(fd);
             Fd.Close(Hold);
             Proc.Kill(InitPid, Signals.SIGKILL);
             Proc.Wait(InitPid);
@@ -510,7 +565,33 @@ public static unsafe class StubJail
             Proc.Wait(h.InitPid);
             throw new LinuxException("pidfd_open", "template jail", e);
         }
-        return new Template { Key = TemplateKey(plan), InitPid = h.InitPid, Pidfd = pidfd, Hold = holdWrite };
+        // The writable tmpfs roots, through the template's own root, before any job could plant anything.
+        var dirs = new List<int>();
+        try
+        {
+            foreach (var m in plan.Mounts.Where(Writable))
+            {
+                int fd = Fd.Open($"/proc/{h.InitPid}/root{m.Destination}", Consts.O_RDONLY | Consts.O_DIRECTORY | Consts.O_NOFOLLOW | Consts.O_CLOEXEC);
+                dirs.Add(fd);
+                if (!IsTmpfs(fd)) throw new RuntimeError($"jail stub: {m.Destination} of the template jail is not a tmpfs");
+            }
+        }
+        catch (Exception e) when (e is LinuxException or RuntimeError)
+        {
+            foreach (var fd in dirs) Fd.Close(fd);
+            Fd.Close(holdWrite);
+            Fd.Close(pidfd);
+            Proc.Kill(h.InitPid, Signals.SIGKILL);
+            Proc.Wait(h.InitPid);
+            throw e is RuntimeError ? e : new RuntimeError($"jail stub: open the template's writable directories: {e.Message}");
+        }
+        return new Template { Key = TemplateKey(plan), InitPid = h.InitPid, Pidfd = pidfd, Hold = holdWrite, ScrubDirs = [.. dirs] };
+    }
+
+    private static bool IsTmpfs(int fd)
+    {
+        var buf = stackalloc long[16];
+        return LibC.fstatfs(fd, buf) == 0 && buf[0] == 0x01021994 /* TMPFS_MAGIC */;
     }
 
     /// <summary>Starts the plan's process in <paramref name="template"/> (whose key must be the plan's); as <see cref="Launch"/>.</summary>
