@@ -13,7 +13,10 @@ public sealed class SandboxProfileTests
         ["ptrace", "mount", "umount2", "unshare", "setns", "keyctl", "add_key", "request_key", "bpf", "perf_event_open",
          "io_uring_setup", "io_uring_enter", "io_uring_register", "pivot_root", "chroot", "init_module", "finit_module",
          "kexec_load", "reboot", "swapon", "process_vm_readv", "process_vm_writev", "userfaultfd", "open_by_handle_at",
-         "fsopen", "move_mount", "mknod", "syslog", "personality", "seccomp", "clock_settime", "settimeofday", "acct"];
+         "fsopen", "move_mount", "mknod", "syslog", "personality", "seccomp", "clock_settime", "settimeofday", "acct",
+         // No System V or POSIX IPC: batch jobs in a template jail share its ipc namespace (docs/adr/0016).
+         "shmget", "shmat", "shmctl", "semget", "semop", "semtimedop", "semctl", "msgget", "msgsnd", "msgrcv", "msgctl",
+         "mq_open", "mq_unlink", "mq_timedsend", "mq_timedreceive", "mq_notify", "mq_getsetattr"];
 
     [Theory]
     [InlineData(SeccompArch.X86_64)]

@@ -54,6 +54,11 @@ public sealed class SandboxSpecTests
         var boxMount = spec.Mounts!.Single(m => m.Destination == "/box");
         Assert.Equal("/r/box", boxMount.Source);
         Assert.All(spec.Mounts!.Where(m => m.Destination is "/usr" or "/etc"), m => Assert.Contains("ro", m.Options!));
+        // /proc holds the jail's processes only (subset=pid): no /proc path left to mask or bind read-only.
+        Assert.Contains("subset=pid", spec.Mounts!.Single(m => m.Destination == "/proc").Options!);
+        Assert.Empty(spec.Linux.ReadonlyPaths!);
+        Assert.DoesNotContain(spec.Linux.MaskedPaths!, m => m.StartsWith("/proc/", StringComparison.Ordinal));
+        Assert.Contains("/sys/kernel", spec.Linux.MaskedPaths!);
 
         var net = SandboxSpec.Build(new SandboxOptions { Command = ["/p"], Net = true }, "/r", "/b");
         Assert.DoesNotContain(net.Linux!.Namespaces!, n => n.Type == "network");

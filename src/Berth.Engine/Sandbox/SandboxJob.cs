@@ -196,6 +196,9 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
                     CgroupProcsFds = _cg.ProcsWriteFds(),
                     OnSeccompFd = SeccompListenerInline,
                     Name = "berth-sandbox-init",
+                    // The built-in profile allows no System V or POSIX IPC call (Profile.cs): nothing can be
+                    // left in a template's ipc namespace, so jobs need no namespace of their own there.
+                    FreshIpc = Options.Seccomp is not null,
                 };
                 _pid = (template is not null ? StubJail.LaunchJob(_plan!, template, so) : StubJail.Launch(_plan!, so)).InitPid;
             }

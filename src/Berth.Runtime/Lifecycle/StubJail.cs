@@ -51,6 +51,12 @@ public static unsafe class StubJail
         public Action<int, int>? OnSeccompFd { get; init; }
         /// <summary>argv[0] and comm of the stub's processes (the jail's PID 1 among them).</summary>
         public string Name { get; init; } = "berth-jail";
+        /// <summary>
+        /// A job in a template gets an ipc namespace of its own (System V objects and POSIX queues outlive
+        /// their processes). False only when the program's filter denies every IPC call (the sandbox's
+        /// built-in profile), so that nothing can be left there for the next job.
+        /// </summary>
+        public bool FreshIpc { get; init; } = true;
         /// <summary>How long the jail may take to get to the program's exec.</summary>
         public TimeSpan SetupTimeout { get; init; } = TimeSpan.FromSeconds(20);
     }
@@ -87,7 +93,7 @@ public static unsafe class StubJail
     public static JailProgram Compile(InitPlan plan, int cgroupCount, bool joinNetNs, string name = "berth-jail") =>
         Compile(plan, cgroupCount, joinNetNs, name, Kind.Single);
 
-    private static JailProgram Compile(InitPlan plan, int cgroupCount, bool joinNetNs, string name, Kind kind)
+    private static JailProgram Compile(InitPlan plan, int cgroupCount, bool joinNetNs, string name, Kind kind, bool freshIpc = true)
     {
         if (Unsupported(plan) is { } why) throw new RuntimeError($"jail stub: not for plans with {why}");
         var p = new JailProgram { ErrorFd = SyncFd };
@@ -115,7 +121,7 @@ public static unsafe class StubJail
             long join = Consts.CLONE_NEWNS | Consts.CLONE_NEWPID | Consts.CLONE_NEWUTS | (plan.NewNetNs || joinNetNs ? Consts.CLONE_NEWNET : 0);
             p.Call("join the template jail", SysSetns, NetNsFd, join);
             p.Call("close the template's pidfd", SysClose, NetNsFd);
-            p.Call("unshare the job's namespaces", SysUnshare, Consts.CLONE_NEWIPC | Consts.CLONE_NEWCGROUP);
+            p.Call("unshare the job's namespaces", SysUnshare, (freshIpc ? Consts.CLONE_NEWIPC : 0) | Consts.CLONE_NEWCGROUP);
         }
         else
         {
@@ -605,7 +611,7 @@ public static unsafe class StubJail
     {
         var netJoin = plan.Joins.FirstOrDefault(j => j.Kind == NamespaceKind.Network);
         Logging.Timing.Mark("jail compile");
-        var program = Compile(plan, o.CgroupDirs.Count, netJoin.Path is not null, o.Name, kind);
+        var program = Compile(plan, o.CgroupDirs.Count, netJoin.Path is not null, o.Name, kind, o.FreshIpc);
         var fds = new List<(int From, int To)>();
         var toClose = new List<int>();
         int memfd = -1, parentEnd = -1, stub = -1, initPid = -1;
