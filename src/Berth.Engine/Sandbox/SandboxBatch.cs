@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
@@ -41,7 +40,7 @@ public static class SandboxBatch
         int next = -1;
         bool interrupted = false;
         int workersCount = Math.Max(1, Math.Min(parallel, jobs.Count));
-        var workers = new List<Process>();
+        var workers = new List<Worker>();
         var gate = new object();
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
@@ -53,7 +52,7 @@ public static class SandboxBatch
             Volatile.Write(ref interrupted, true);
             lock (workers)
                 foreach (var w in workers)
-                    try { if (!w.HasExited) LibC.kill(w.Id, Signals.SIGTERM); } catch (InvalidOperationException) { }
+                    if (!w.Exited) LibC.kill(w.Pid, Signals.SIGTERM);
         }
 
         void Done(int i, string result)
@@ -68,9 +67,9 @@ public static class SandboxBatch
         var threads = new List<Thread>();
         for (int w = 0; w < workersCount && jobs.Count > 0; w++)
         {
-            Process p;
-            try { p = StartWorker(); }
-            catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException or IOException)
+            Worker p;
+            try { p = Worker.Start(); }
+            catch (Exception e) when (e is LinuxException or IOException)
             {
                 if (w == 0) throw new EngineError($"start a batch worker: {e.Message}");
                 break;
@@ -86,9 +85,9 @@ public static class SandboxBatch
                     string? reply;
                     try
                     {
-                        p.StandardInput.Write(string.Create(CultureInfo.InvariantCulture, $"{i}\t{jobs[i].LineNo}\t{Flat(jobs[i].Text)}\n"));
-                        p.StandardInput.Flush();
-                        reply = p.StandardOutput.ReadLine();
+                        p.Input.Write(string.Create(CultureInfo.InvariantCulture, $"{i}\t{jobs[i].LineNo}\t{Flat(jobs[i].Text)}\n"));
+                        p.Input.Flush();
+                        reply = p.Output.ReadLine();
                     }
                     catch (IOException) { reply = null; }
                     var tab = reply?.IndexOf('\t') ?? -1;
@@ -105,6 +104,7 @@ public static class SandboxBatch
             t.Start();
         }
 
+        Berth.Runtime.Logging.Timing.Mark("batch: workers started");
         bool anyXx = false;
         for (int i = 0; i < jobs.Count; i++)
         {
@@ -129,34 +129,72 @@ public static class SandboxBatch
             output.Write('\n');
             output.Flush();
         }
+        Berth.Runtime.Logging.Timing.Mark("batch: all results");
         foreach (var p in workers)
         {
-            try { p.StandardInput.Close(); } catch (IOException) { }
+            try { p.Input.Close(); } catch (IOException) { }
         }
-        foreach (var p in workers)
-        {
-            if (!p.WaitForExit(30_000)) { try { p.Kill(); } catch (InvalidOperationException) { } }
-            p.Dispose();
-        }
+        foreach (var p in workers) p.WaitOrKill(TimeSpan.FromSeconds(30));
+        Berth.Runtime.Logging.Timing.Mark("batch: workers exited");
         if (Volatile.Read(ref interrupted)) return 2;
         return anyXx ? 1 : 0;
     }
 
-    private static Process StartWorker()
+    /// <summary>
+    /// A worker process: `berth sandbox batch-worker` from /proc/self/exe (this process's own binary, so a
+    /// protected copy stays protected), started with posix_spawn, its stdin and stdout our pipes.
+    /// </summary>
+    private sealed class Worker
     {
-        // /proc/self/exe: the child's own exe, i.e. this process's protected copy (no re-exec in the worker).
-        var psi = new ProcessStartInfo("/proc/self/exe")
+        public required int Pid { get; init; }
+        public required StreamWriter Input { get; init; }
+        public required StreamReader Output { get; init; }
+        public bool Exited { get; private set; }
+
+        public static Worker Start()
         {
-            UseShellExecute = false,
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = false,
-        };
-        psi.ArgumentList.Add("sandbox");
-        psi.ArgumentList.Add(WorkerCommand);
-        var p = Process.Start(psi) ?? throw new InvalidOperationException("no process");
-        p.StandardInput.AutoFlush = false;
-        return p;
+            var (inRead, inWrite) = Fd.Pipe();
+            var (outRead, outWrite) = Fd.Pipe();
+            int pid;
+            try
+            {
+                var env = new List<string>();
+                foreach (System.Collections.DictionaryEntry e in Environment.GetEnvironmentVariables())
+                    env.Add($"{e.Key}={e.Value}");
+                pid = Proc.SpawnWithFds("/proc/self/exe", [Environment.GetCommandLineArgs()[0], "sandbox", WorkerCommand], env,
+                    [(inRead, 0), (outWrite, 1)]);
+            }
+            catch
+            {
+                Fd.Close(inWrite);
+                Fd.Close(outRead);
+                throw;
+            }
+            finally
+            {
+                Fd.Close(inRead);
+                Fd.Close(outWrite);
+            }
+            var input = new StreamWriter(new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(inWrite, true), FileAccess.Write, 1)) { AutoFlush = false };
+            var output = new StreamReader(new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(outRead, true), FileAccess.Read, 1));
+            return new Worker { Pid = pid, Input = input, Output = output };
+        }
+
+        /// <summary>Waits for the worker to exit (it cleans its slot up first); SIGKILL after <paramref name="timeout"/>.</summary>
+        public unsafe void WaitOrKill(TimeSpan timeout)
+        {
+            int pidfd = (int)LibC.syscall(Syscalls.PidfdOpen, Pid, 0, 0, 0, 0, 0);
+            if (pidfd >= 0)
+            {
+                int* pfd = stackalloc int[2];
+                pfd[0] = pidfd; pfd[1] = Consts.POLLIN;
+                if (LibC.poll(pfd, 1, (int)timeout.TotalMilliseconds) == 0) LibC.kill(Pid, Signals.SIGKILL);
+                Fd.Close(pidfd);
+            }
+            Proc.Wait(Pid);
+            Exited = true;
+            Output.Dispose();
+        }
     }
 
     private static string Flat(string line) => line.Replace('\n', ' ').Replace('\r', ' ');
@@ -201,6 +239,7 @@ public static class SandboxBatch
         using var intr = PosixSignalRegistration.Create(PosixSignal.SIGINT, ctx => { ctx.Cancel = true; Volatile.Write(ref stop, true); });
         var slot = SandboxSlot.Pool();
         int netns = -1;
+        Berth.Runtime.Logging.Timing.Mark("worker ready");
         try
         {
             return Serve(input, output, errors, slot, ref netns, ref stop);
@@ -212,6 +251,7 @@ public static class SandboxBatch
         }
         finally
         {
+            Berth.Runtime.Logging.Timing.Mark("worker cleanup");
             Fd.Close(netns);
             try { slot.Dispose(); }
             catch (Exception e) when (e is IOException or Berth.Linux.Cgroups.CgroupException or UnauthorizedAccessException)
@@ -220,6 +260,7 @@ public static class SandboxBatch
             }
             Fd.Close(output);
             Fd.Close(errors);
+            Berth.Runtime.Logging.Timing.Mark("worker done");
         }
     }
 

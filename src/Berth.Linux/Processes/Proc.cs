@@ -106,6 +106,42 @@ public static unsafe class Proc
         return pid;
     }
 
+    /// <summary>
+    /// <see cref="Spawn"/> with <paramref name="fds"/> dup2'd onto the child's fd numbers (sources are
+    /// first moved above 63 so no dup2 overwrites another's source); everything else close-on-exec stays closed.
+    /// </summary>
+    public static int SpawnWithFds(string path, IReadOnlyList<string> args, IReadOnlyList<string> env, IReadOnlyList<(int From, int To)> fds)
+    {
+        var high = new List<(int From, int To)>();
+        try
+        {
+            foreach (var (from, to) in fds) high.Add((JailProgram.High(from), to));
+            byte* actions = stackalloc byte[256];
+            if (LibC.posix_spawn_file_actions_init(actions) != 0) throw new LinuxException("posix_spawn_file_actions_init", path, 12);
+            try
+            {
+                foreach (var (from, to) in high)
+                {
+                    int err = LibC.posix_spawn_file_actions_adddup2(actions, from, to);
+                    if (err != 0) throw new LinuxException("posix_spawn_file_actions_adddup2", path, err);
+                }
+                using var argv = new CStringArray(args);
+                using var envp = new CStringArray(env);
+                int pid;
+                int rc;
+                fixed (byte* p = CString.Of(path))
+                    rc = LibC.posix_spawn(&pid, p, actions, null, argv.Pointer, envp.Pointer);
+                if (rc != 0) throw new LinuxException("exec", path, rc);
+                return pid;
+            }
+            finally { LibC.posix_spawn_file_actions_destroy(actions); }
+        }
+        finally
+        {
+            foreach (var (from, _) in high) LibC.close(from);
+        }
+    }
+
     /// <summary>Replaces the process image. Returns only by throwing.</summary>
     public static void Exec(string path, IReadOnlyList<string> args, IReadOnlyList<string> env)
     {
