@@ -65,16 +65,21 @@ public static class SandboxBatch
         }
 
         var threads = new List<Thread>();
+        // Every worker process first (they start up in parallel), then a feeding thread each.
         for (int w = 0; w < workersCount && jobs.Count > 0; w++)
         {
-            Worker p;
-            try { p = Worker.Start(); }
+            Worker started;
+            try { started = Worker.Start(); }
             catch (Exception e) when (e is LinuxException or IOException)
             {
                 if (w == 0) throw new EngineError($"start a batch worker: {e.Message}");
                 break;
             }
-            lock (workers) workers.Add(p);
+            lock (workers) workers.Add(started);
+        }
+        for (int w = 0; w < workers.Count; w++)
+        {
+            var p = workers[w];
             var t = new Thread(() =>
             {
                 while (true)
