@@ -208,6 +208,27 @@ public sealed class SandboxTests(TestEnvironment env) : IntegrationTest(env)
             Lines(r.Stdout));
     }
 
+    /// <summary>
+    /// Compiled filters are kept in /run/berth/sandbox/cache (root-only) for the next run; a cache file
+    /// anyone else could have written is not trusted: the filter is compiled again and the file replaced.
+    /// </summary>
+    [Fact]
+    public void Compiled_filters_are_cached_root_only_and_a_writable_cache_file_is_ignored()
+    {
+        var (first, _) = Sandbox("true");
+        Assert.Equal("OK", Status(first));
+        const string dir = "/run/berth/sandbox/cache";
+        Assert.Equal((UnixFileMode)0b111_000_000, File.GetUnixFileMode(dir));
+        var files = Directory.GetFiles(dir, "seccomp-*");
+        Assert.NotEmpty(files);
+        Assert.All(files, f => Assert.Equal((UnixFileMode)0b110_000_000, File.GetUnixFileMode(f)));
+        foreach (var f in files) File.SetUnixFileMode(f, (UnixFileMode)0b110_110_110);
+        var (sv, _) = Sandbox("unshare -n true");
+        Assert.Equal("SV", Status(sv));
+        Assert.Equal("unshare", sv.GetProperty("violation").GetProperty("syscall").GetString());
+        Assert.Contains(Directory.GetFiles(dir, "seccomp-*"), f => File.GetUnixFileMode(f) == (UnixFileMode)0b110_000_000);
+    }
+
     /// <summary>BERTH_SANDBOX_JAIL=runtime: the runtime's init builds the jail (other architectures' path), same verdicts.</summary>
     [Fact]
     public void The_runtime_init_path_gives_the_same_verdicts()

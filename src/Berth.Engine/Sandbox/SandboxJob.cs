@@ -131,6 +131,9 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
         _cg = Slot.AcquireCgroup();
         Timing("plan: cgroup");
         _plan = Ephemeral.Plan(_spec, Slot.Id, Slot.Dir, _cg.Path);
+        if (_security?.Precompiled is { } cached) _plan.Seccomp = cached;
+        else if (_security?.DiskKey is { } key && _plan.Seccomp is { } compiled)
+            FilterCache.Store(key, new FilterCache.Entry(compiled, _security.ProfileErrno));
         Timing("plan: init plan");
         _stub = UseStub(_plan);
     }

@@ -59,6 +59,17 @@ public sealed class SandboxSecurity : IDisposable
         var key = ProfileKey();
         if (!s_profiles.TryGetValue(key, out var cached))
         {
+            // A filter compiled by an earlier berth process with the same inputs (FilterCache): the plan gets it as it is.
+            var diskKey = FilterCache.Key(_o.Net, Notify, _o.OnViolation, _o.Seccomp);
+            if (s_loaded.TryGetValue(key, out var hit) || (diskKey is not null && (hit = FilterCache.Load(diskKey)) is not null))
+            {
+                if (s_loaded.Count < 64) s_loaded[key] = hit;
+                Precompiled = hit.Program;
+                _profileErrno = hit.ProfileErrno;
+                spec.Linux!.Seccomp = null;
+                return;
+            }
+            DiskKey = diskKey;
             var native = SeccompArchInfo.Native ?? throw new EngineError("sandbox: berth has no syscall table for this machine's architecture");
             // The listener path is never created: the runtime hands the fd to the supervisor in-process.
             var listener = "/run/berth/sandbox/seccomp.sock";
@@ -75,6 +86,18 @@ public sealed class SandboxSecurity : IDisposable
         _profileErrno = cached.Errno;
         spec.Linux!.Seccomp = cached.Profile;
     }
+
+    /// <summary>Filters this process loaded from the disk cache, by <see cref="ProfileKey"/>.</summary>
+    private static readonly Dictionary<string, FilterCache.Entry> s_loaded = [];
+
+    /// <summary>The compiled filter from the disk cache, for the plan (the spec then carries none); null: compiled from the spec.</summary>
+    public SeccompProgram? Precompiled { get; private set; }
+
+    /// <summary>The disk cache key to store the filter the plan compiles under (null: no store).</summary>
+    public string? DiskKey { get; private set; }
+
+    /// <summary>The profile's own ERRNO answers (see <see cref="KernelAudit"/>).</summary>
+    public HashSet<string> ProfileErrno => _profileErrno;
 
     /// <summary>Profiles built in this process (a batch worker runs many jobs with the same options), by what decides them.</summary>
     private static readonly Dictionary<string, (Berth.Oci.Runtime.Seccomp Profile, HashSet<string> Errno)> s_profiles = [];
