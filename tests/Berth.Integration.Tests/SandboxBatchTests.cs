@@ -145,6 +145,27 @@ public sealed class SandboxBatchTests(TestEnvironment env) : IntegrationTest(env
         Assert.Equal("host\n", File.ReadAllText(Path.Combine(canary, "keep")));
     }
 
+    /// <summary>
+    /// A box the last job left untouched is kept for the next job with the same DIR (BoxImage); anything
+    /// changed, even through a shared mapping (on tmpfs that changes no time), is found and the box copied afresh.
+    /// </summary>
+    [Fact]
+    public void A_kept_box_is_verified_byte_for_byte_even_against_writes_through_a_mapping()
+    {
+        var marker = Marker();
+        var box = Path.Combine(Scratch, "box-" + marker);
+        Directory.CreateDirectory(box);
+        File.WriteAllText(Path.Combine(box, "input"), "clean\n");
+        var boxKey = ",\"box\":" + JsonSerializer.Serialize(box);
+        var check = Job("[ \"$(cat /box/input)\" = clean ] || exit 1; [ \"$(ls -A /box)\" = input ] || exit 2", marker, boxKey);
+        var mmap = "{\"command\":" + JsonSerializer.Serialize(new[] { "/usr/bin/python3", "-c",
+            "import mmap; f = open('/box/input', 'r+b'); m = mmap.mmap(f.fileno(), 0); m[0:5] = b'DIRTY'; m.flush()" }) + boxKey + "}";
+        var rename = Job("mv /box/input /box/x && mv /box/x /box/input", marker, boxKey);
+        var (results, _) = Batch(marker, [check, check, mmap, check, rename, check], parallel: 1);
+        Assert.Equal(["OK", "OK", "OK", "OK", "OK", "OK"], results.Select(Status));
+        Assert.Equal("clean\n", File.ReadAllText(Path.Combine(box, "input")));
+    }
+
     [Fact]
     public void Bad_lines_give_XX_naming_the_line_and_the_rest_still_runs()
     {

@@ -70,6 +70,10 @@ public static class FilterCache
             File.WriteAllBytes(tmp, Serialize(key, entry));
             File.SetUnixFileMode(tmp, (UnixFileMode)0b110_000_000);
             File.Move(tmp, path, overwrite: true);
+            // Entries of earlier binaries are never read again: keep the newest 64.
+            var files = new DirectoryInfo(Dir).GetFiles("seccomp-*");
+            if (files.Length > 64)
+                foreach (var old in files.OrderByDescending(f => f.LastWriteTimeUtc).Skip(64)) old.Delete();
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
     }

@@ -83,7 +83,7 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
         {
             // A batch worker's slot keeps its tmpfs and skeleton; the last teardown removed the box.
             // The box directory stays (a template jail binds it); the last teardown emptied it.
-            if (Directory.Exists(Box) && Directory.EnumerateFileSystemEntries(Box).Any()) throw new EngineError($"{Box}: left by the last job");
+            if (Slot.KeptBox is null && Directory.Exists(Box) && Directory.EnumerateFileSystemEntries(Box).Any()) throw new EngineError($"{Box}: left by the last job");
             _mounted = true;
             if (size != Options.BoxSize)
             {
@@ -109,8 +109,47 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
             Timing("prepare: skeleton");
         }
         Directory.CreateDirectory(Box);
+        if (Slot.Pooled && Slot.MountedBoxSize is not null && Options.Box is not null)
+        {
+            // A batch slot: the box the last job left, verified identical to this DIR (BoxImage), is kept.
+            var source = SandboxRunner.Fingerprint(Options.Box);
+            var kept = Slot.KeptBox;
+            Slot.KeptBox = null;
+            if (kept is not null && kept.SourceDir == Options.Box && kept.Source == source)
+            {
+                _boxImage = kept;
+                Timing("prepare: box kept");
+                return;
+            }
+            if (kept is not null && !ScrubBox()) throw new EngineError($"{Box}: the last job's box could not be emptied");
+            SandboxRunner.Chown(Box);
+            SandboxRunner.CopyTree(Options.Box, Box);
+            _boxImage = new BoxImage(Options.Box, source, BoxImage.Snapshot(Box));
+            return;
+        }
         SandboxRunner.Chown(Box);
         if (Options.Box is not null) SandboxRunner.CopyTree(Options.Box, Box);
+    }
+
+    /// <summary>What the box of a batch slot holds (a copy of --box DIR), to keep it for the next job when nothing changed it.</summary>
+    private BoxImage? _boxImage;
+
+    /// <summary>
+    /// After the job (every process dead): true when the box is still exactly the copy this job got (the
+    /// same entries, each with the same inode, mode, owner, size, link count and ctime, and every file's
+    /// bytes equal to DIR's: a shared mapping changes a tmpfs file without touching its times) and DIR
+    /// is unchanged too; the slot then keeps it for the next job.
+    /// </summary>
+    private bool KeepBox()
+    {
+        if (_boxImage is not { } b || Verdict.Status == "XX" || SecurityForbidsCopyBack || Options.KeepOutput) return false;
+        try
+        {
+            if (!b.Verify(Box) || SandboxRunner.Fingerprint(b.SourceDir) != b.Source) return false;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or LinuxException) { return false; }
+        Slot.KeptBox = b;
+        return true;
     }
 
     /// <summary>Options -> OCI spec -> init plan (pure, in memory: nothing is written to disk).</summary>
@@ -360,9 +399,12 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
         bool kept = false;
         if (_mounted)
         {
-            kept = Slot.Pooled && Slot.MountedBoxSize is not null && ScrubBox();
+            // Every process of the job dead first: only then can the box be checked or emptied for the next job.
+            bool empty = _cg is null || _cg.KillAndWaitEmpty(TimeSpan.FromSeconds(2));
+            kept = Slot.Pooled && Slot.MountedBoxSize is not null && empty && (KeepBox() || ScrubBox());
             if (!kept)
             {
+                Slot.KeptBox = null;
                 Slot.DropTemplate();
                 Slot.MountedBoxSize = null;
                 int err = LinuxMount.TryUnmount(Slot.Dir, Consts.MNT_DETACH);

@@ -106,6 +106,36 @@ public static class SandboxRunner
         foreach (var d in new[] { "box", "tmp", "proc", "dev", "sys" }) Directory.CreateDirectory(Path.Combine(rootfs, d));
     }
 
+    /// <summary>
+    /// What a box directory holds, as a string that changes when any entry is added, removed, replaced
+    /// or modified (path, mode, size, device, inode, mtime and ctime of every entry, recursively).
+    /// </summary>
+    internal static string Fingerprint(string dir)
+    {
+        var sb = new System.Text.StringBuilder(dir).Append('|').Append(StatKey(dir)).Append('\n');
+        void Walk(string d, string rel)
+        {
+            foreach (var e in new DirectoryInfo(d).EnumerateFileSystemInfos().OrderBy(x => x.Name, StringComparer.Ordinal))
+            {
+                sb.Append(rel).Append(e.Name).Append('|').Append(StatKey(e.FullName)).Append('\n');
+                if (e is DirectoryInfo && e.LinkTarget is null) Walk(e.FullName, rel + e.Name + "/");
+            }
+        }
+        Walk(dir, "");
+        return sb.ToString();
+    }
+
+    /// <summary>mode, size, device, inode, mtime and ctime (which no one can set back) of a path, not following a symlink.</summary>
+    private static unsafe string StatKey(string path)
+    {
+        var buf = stackalloc byte[256];
+        fixed (byte* p = Berth.Linux.CString.Of(path))
+            if (LibC.statx(-100 /* AT_FDCWD */, p, Consts.AT_SYMLINK_NOFOLLOW, 0xfff, buf) != 0)
+                throw LinuxException.Last("stat", path);
+        return string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"{*(ushort*)(buf + 28)}|{*(long*)(buf + 40)}|{*(uint*)(buf + 136)}:{*(uint*)(buf + 140)}|{*(ulong*)(buf + 32)}|{*(long*)(buf + 112)}.{*(uint*)(buf + 120)}|{*(long*)(buf + 96)}.{*(uint*)(buf + 104)}");
+    }
+
     /// <summary>Copies the caller's box content (files, dirs, symlinks) and hands it to the sandbox uid.</summary>
     internal static void CopyTree(string from, string to)
     {

@@ -21,6 +21,9 @@ public sealed class SandboxSlot : IDisposable
     /// <summary>A pooled slot's tmpfs (skeleton kept, box removed after every job) and its size; null when not mounted.</summary>
     public long? MountedBoxSize { get; set; }
 
+    /// <summary>The box the last job left, verified identical to its --box DIR (the next job with that DIR keeps it), or null.</summary>
+    public BoxImage? KeptBox { get; set; }
+
     /// <summary>The template jail jobs of this (pooled) slot join, or null (docs/adr/0016).</summary>
     public Berth.Runtime.Lifecycle.StubJail.Template? Template { get; set; }
 

@@ -1,0 +1,77 @@
+using Berth.Linux;
+using Berth.Linux.Files;
+using Berth.Linux.Interop;
+
+namespace Berth.Engine.Sandbox;
+
+/// <summary>
+/// A batch slot's box as copied from the caller's DIR: <see cref="Source"/> is DIR's fingerprint at
+/// copy time, the snapshot every entry's identity right after the copy. <see cref="Verify"/> proves,
+/// after a job (every process of it dead), that the box is still that copy: a job that wrote,
+/// truncated, chmod'ed, renamed, linked, created or removed anything changed an entry set, an inode
+/// or a ctime (which no one can set back); a write through a shared mapping, which on tmpfs changes
+/// no time, is found by comparing every file's bytes with DIR's. Extended attributes change ctime.
+/// </summary>
+public sealed class BoxImage(string sourceDir, string source, Dictionary<string, BoxImage.Entry> snapshot)
+{
+    public readonly record struct Entry(uint Mode, uint Uid, uint Gid, long Size, uint Nlink, ulong Ino, long CtimeSec, uint CtimeNsec);
+
+    public string SourceDir { get; } = sourceDir;
+    public string Source { get; } = source;
+    private readonly Dictionary<string, Entry> _snapshot = snapshot;
+
+    /// <summary>Every entry under <paramref name="box"/> ("" for the box itself), by relative path.</summary>
+    public static Dictionary<string, Entry> Snapshot(string box)
+    {
+        var map = new Dictionary<string, Entry>(StringComparer.Ordinal) { [""] = Stat(box) };
+        void Walk(string dir, string rel)
+        {
+            foreach (var e in new DirectoryInfo(dir).EnumerateFileSystemInfos())
+            {
+                var r = rel + e.Name;
+                map[r] = Stat(e.FullName);
+                if (e is DirectoryInfo && e.LinkTarget is null) Walk(e.FullName, r + "/");
+            }
+        }
+        Walk(box, "");
+        return map;
+    }
+
+    public bool Verify(string box)
+    {
+        var now = Snapshot(box);
+        if (now.Count != _snapshot.Count) return false;
+        foreach (var (rel, e) in now)
+        {
+            if (!_snapshot.TryGetValue(rel, out var was) || was != e) return false;
+            if ((e.Mode & Consts.S_IFMT) == Consts.S_IFREG && (e.Nlink != 1 || !SameBytes(Path.Combine(box, rel), Path.Combine(SourceDir, rel), e.Size)))
+                return false;
+        }
+        return true;
+    }
+
+    private static unsafe Entry Stat(string path)
+    {
+        var buf = stackalloc byte[256];
+        fixed (byte* p = CString.Of(path))
+            if (LibC.statx(-100 /* AT_FDCWD */, p, Consts.AT_SYMLINK_NOFOLLOW, 0xfff, buf) != 0) throw LinuxException.Last("stat", path);
+        return new Entry(*(ushort*)(buf + 28), *(uint*)(buf + 20), *(uint*)(buf + 24), *(long*)(buf + 40), *(uint*)(buf + 16),
+            *(ulong*)(buf + 32), *(long*)(buf + 96), *(uint*)(buf + 104));
+    }
+
+    private static bool SameBytes(string a, string b, long size)
+    {
+        using var fa = new FileStream(a, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.None);
+        using var fb = new FileStream(b, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.None);
+        if (fa.Length != size || fb.Length != size) return false;
+        var ba = new byte[65536];
+        var bb = new byte[65536];
+        while (true)
+        {
+            int na = fa.ReadAtLeast(ba, ba.Length, throwOnEndOfStream: false);
+            int nb = fb.ReadAtLeast(bb, bb.Length, throwOnEndOfStream: false);
+            if (na != nb || !ba.AsSpan(0, na).SequenceEqual(bb.AsSpan(0, nb))) return false;
+            if (na < ba.Length) return true;
+        }
+    }
+}
