@@ -14,7 +14,12 @@ namespace Berth.Engine.Sandbox;
 /// </summary>
 public sealed class BoxImage(string sourceDir, string source, Dictionary<string, BoxImage.Entry> snapshot)
 {
-    public readonly record struct Entry(uint Mode, uint Uid, uint Gid, long Size, uint Nlink, ulong Ino, long CtimeSec, uint CtimeNsec);
+    public readonly record struct Entry(uint Mode, uint Uid, uint Gid, long Size, uint Nlink, ulong Ino, long CtimeSec, uint CtimeNsec,
+        long AtimeSec, uint AtimeNsec, long MtimeSec, uint MtimeNsec)
+    {
+        /// <summary>What a job could change: everything but the access and modification times, which <see cref="Restore"/> sets back.</summary>
+        public bool SameAs(Entry o) => (Mode, Uid, Gid, Size, Nlink, Ino, CtimeSec, CtimeNsec) == (o.Mode, o.Uid, o.Gid, o.Size, o.Nlink, o.Ino, o.CtimeSec, o.CtimeNsec);
+    }
 
     public string SourceDir { get; } = sourceDir;
     public string Source { get; } = source;
@@ -43,11 +48,37 @@ public sealed class BoxImage(string sourceDir, string source, Dictionary<string,
         if (now.Count != _snapshot.Count) return false;
         foreach (var (rel, e) in now)
         {
-            if (!_snapshot.TryGetValue(rel, out var was) || was != e) return false;
-            if ((e.Mode & Consts.S_IFMT) == Consts.S_IFREG && (e.Nlink != 1 || !SameBytes(Path.Combine(box, rel), Path.Combine(SourceDir, rel), e.Size)))
+            if (!_snapshot.TryGetValue(rel, out var was) || !was.SameAs(e)) return false;
+            var path = rel.Length == 0 ? box : Path.Combine(box, rel);
+            if (HasXattrs(path)) return false;
+            if ((e.Mode & Consts.S_IFMT) == Consts.S_IFREG && (e.Nlink != 1 || !SameBytes(path, Path.Combine(SourceDir, rel), e.Size)))
                 return false;
         }
         return true;
+    }
+
+    /// <summary>
+    /// Sets every entry's access and modification times back to the copy's (reading its input moves a
+    /// file's atime; a job may set times it owns), so the next job finds the box as the first one did;
+    /// returns the image to verify the next job's box against (the ctimes this moved).
+    /// </summary>
+    public unsafe BoxImage Restore(string box)
+    {
+        var times = stackalloc long[4];
+        foreach (var (rel, e) in _snapshot)
+        {
+            var path = rel.Length == 0 ? box : Path.Combine(box, rel);
+            times[0] = e.AtimeSec; times[1] = e.AtimeNsec; times[2] = e.MtimeSec; times[3] = e.MtimeNsec;
+            fixed (byte* p = CString.Of(path))
+                if (LibC.utimensat(-100 /* AT_FDCWD */, p, times, Consts.AT_SYMLINK_NOFOLLOW) != 0) throw LinuxException.Last("utimensat", path);
+        }
+        return new BoxImage(SourceDir, Source, Snapshot(box));
+    }
+
+    private static unsafe bool HasXattrs(string path)
+    {
+        fixed (byte* p = CString.Of(path))
+            return LibC.llistxattr(p, null, 0) != 0; // > 0: some; < 0: cannot tell, so not kept
     }
 
     private static unsafe Entry Stat(string path)
@@ -56,7 +87,7 @@ public sealed class BoxImage(string sourceDir, string source, Dictionary<string,
         fixed (byte* p = CString.Of(path))
             if (LibC.statx(-100 /* AT_FDCWD */, p, Consts.AT_SYMLINK_NOFOLLOW, 0xfff, buf) != 0) throw LinuxException.Last("stat", path);
         return new Entry(*(ushort*)(buf + 28), *(uint*)(buf + 20), *(uint*)(buf + 24), *(long*)(buf + 40), *(uint*)(buf + 16),
-            *(ulong*)(buf + 32), *(long*)(buf + 96), *(uint*)(buf + 104));
+            *(ulong*)(buf + 32), *(long*)(buf + 96), *(uint*)(buf + 104), *(long*)(buf + 64), *(uint*)(buf + 72), *(long*)(buf + 112), *(uint*)(buf + 120));
     }
 
     private static bool SameBytes(string a, string b, long size)

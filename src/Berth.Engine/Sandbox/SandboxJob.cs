@@ -146,10 +146,10 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
         try
         {
             if (!b.Verify(Box) || SandboxRunner.Fingerprint(b.SourceDir) != b.Source) return false;
+            Slot.KeptBox = b.Restore(Box);
+            return true;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or LinuxException) { return false; }
-        Slot.KeptBox = b;
-        return true;
     }
 
     /// <summary>Options -> OCI spec -> init plan (pure, in memory: nothing is written to disk).</summary>
