@@ -33,21 +33,26 @@ public static unsafe class ExecStub
     /// <summary>
     /// The stub as a write-sealed, close-on-exec memfd.
     /// </summary>
-    public static int CreateSealed()
+    public static int CreateSealed() => Sealed(Build(), "berth-exec", "exec stub");
+
+    /// <summary>
+    /// <paramref name="image"/> in a memfd named <paramref name="name"/>, close-on-exec, sealed against
+    /// any write, shrink or growth; executable where the kernel asks for it (MFD_EXEC, 6.3).
+    /// </summary>
+    internal static int Sealed(byte[] image, string name, string what)
     {
-        var image = Build();
         int fd;
-        fixed (byte* name = CString.Of("berth-exec"))
+        fixed (byte* n = CString.Of(name))
         {
-            fd = LibC.memfd_create(name, SealedExe.MFD_CLOEXEC | SealedExe.MFD_ALLOW_SEALING | SealedExe.MFD_EXEC);
-            if (fd < 0) fd = LibC.memfd_create(name, SealedExe.MFD_CLOEXEC | SealedExe.MFD_ALLOW_SEALING); // kernels before 6.3
+            fd = LibC.memfd_create(n, SealedExe.MFD_CLOEXEC | SealedExe.MFD_ALLOW_SEALING | SealedExe.MFD_EXEC);
+            if (fd < 0) fd = LibC.memfd_create(n, SealedExe.MFD_CLOEXEC | SealedExe.MFD_ALLOW_SEALING); // kernels before 6.3
         }
-        if (fd < 0) throw LinuxException.Last("memfd_create", "exec stub");
+        if (fd < 0) throw LinuxException.Last("memfd_create", what);
         try
         {
-            Files.Fd.WriteAll(fd, image, "exec stub");
+            Files.Fd.WriteAll(fd, image, what);
             if (LibC.fcntl(fd, SealedExe.F_ADD_SEALS, SealedExe.F_SEAL_SEAL | SealedExe.F_SEAL_SHRINK | SealedExe.F_SEAL_GROW | SealedExe.F_SEAL_WRITE) != 0)
-                throw LinuxException.Last("seal", "exec stub");
+                throw LinuxException.Last("seal", what);
         }
         catch
         {

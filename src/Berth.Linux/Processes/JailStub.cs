@@ -290,27 +290,5 @@ public sealed class JailProgram
     }
 
     /// <summary>The image in a write-sealed, close-on-exec memfd.</summary>
-    public unsafe int Seal()
-    {
-        var image = Build();
-        int fd;
-        fixed (byte* name = CString.Of("berth-jail"))
-        {
-            fd = LibC.memfd_create(name, SealedExe.MFD_CLOEXEC | SealedExe.MFD_ALLOW_SEALING | SealedExe.MFD_EXEC);
-            if (fd < 0) fd = LibC.memfd_create(name, SealedExe.MFD_CLOEXEC | SealedExe.MFD_ALLOW_SEALING);
-        }
-        if (fd < 0) throw LinuxException.Last("memfd_create", "jail stub");
-        try
-        {
-            Files.Fd.WriteAll(fd, image, "jail stub");
-            if (LibC.fcntl(fd, SealedExe.F_ADD_SEALS, SealedExe.F_SEAL_SEAL | SealedExe.F_SEAL_SHRINK | SealedExe.F_SEAL_GROW | SealedExe.F_SEAL_WRITE) != 0)
-                throw LinuxException.Last("seal", "jail stub");
-        }
-        catch
-        {
-            LibC.close(fd);
-            throw;
-        }
-        return fd;
-    }
+    public int Seal() => ExecStub.Sealed(Build(), "berth-jail", "jail stub");
 }
