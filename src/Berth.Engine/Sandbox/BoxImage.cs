@@ -12,29 +12,26 @@ namespace Berth.Engine.Sandbox;
 /// or a ctime (which no one can set back); a write through a shared mapping, which on tmpfs changes
 /// no time, is found by comparing every file's bytes with DIR's. Extended attributes change ctime.
 /// </summary>
-public sealed class BoxImage(string sourceDir, string source, Dictionary<string, BoxImage.Entry> snapshot)
+public sealed class BoxImage(string sourceDir, string source, Dictionary<string, StatX> snapshot)
 {
-    public readonly record struct Entry(uint Mode, uint Uid, uint Gid, long Size, uint Nlink, ulong Ino, long CtimeSec, uint CtimeNsec,
-        long AtimeSec, uint AtimeNsec, long MtimeSec, uint MtimeNsec)
-    {
-        /// <summary>What a job could change: everything but the access and modification times, which <see cref="Restore"/> sets back.</summary>
-        public bool SameAs(Entry o) => (Mode, Uid, Gid, Size, Nlink, Ino, CtimeSec, CtimeNsec) == (o.Mode, o.Uid, o.Gid, o.Size, o.Nlink, o.Ino, o.CtimeSec, o.CtimeNsec);
-    }
+    /// <summary>What a job could change of an entry: everything but the access and modification times, which <see cref="Restore"/> sets back.</summary>
+    private static bool Same(StatX a, StatX b) =>
+        (a.Mode, a.Uid, a.Gid, a.Size, a.Nlink, a.Ino, a.CtimeSec, a.CtimeNsec) == (b.Mode, b.Uid, b.Gid, b.Size, b.Nlink, b.Ino, b.CtimeSec, b.CtimeNsec);
 
     public string SourceDir { get; } = sourceDir;
     public string Source { get; } = source;
-    private readonly Dictionary<string, Entry> _snapshot = snapshot;
+    private readonly Dictionary<string, StatX> _snapshot = snapshot;
 
     /// <summary>Every entry under <paramref name="box"/> ("" for the box itself), by relative path.</summary>
-    public static Dictionary<string, Entry> Snapshot(string box)
+    public static Dictionary<string, StatX> Snapshot(string box)
     {
-        var map = new Dictionary<string, Entry>(StringComparer.Ordinal) { [""] = Stat(box) };
+        var map = new Dictionary<string, StatX>(StringComparer.Ordinal) { [""] = StatX.Of(box) };
         void Walk(string dir, string rel)
         {
             foreach (var e in new DirectoryInfo(dir).EnumerateFileSystemInfos())
             {
                 var r = rel + e.Name;
-                map[r] = Stat(e.FullName);
+                map[r] = StatX.Of(e.FullName);
                 if (e is DirectoryInfo && e.LinkTarget is null) Walk(e.FullName, r + "/");
             }
         }
@@ -48,10 +45,10 @@ public sealed class BoxImage(string sourceDir, string source, Dictionary<string,
         if (now.Count != _snapshot.Count) return false;
         foreach (var (rel, e) in now)
         {
-            if (!_snapshot.TryGetValue(rel, out var was) || !was.SameAs(e)) return false;
+            if (!_snapshot.TryGetValue(rel, out var was) || !Same(was, e)) return false;
             var path = rel.Length == 0 ? box : Path.Combine(box, rel);
             if (HasXattrs(path)) return false;
-            if ((e.Mode & Consts.S_IFMT) == Consts.S_IFREG && (e.Nlink != 1 || !SameBytes(path, Path.Combine(SourceDir, rel), e.Size)))
+            if (e.IsRegular && (e.Nlink != 1 || !SameBytes(path, Path.Combine(SourceDir, rel), e.Size)))
                 return false;
         }
         return true;
@@ -79,15 +76,6 @@ public sealed class BoxImage(string sourceDir, string source, Dictionary<string,
     {
         fixed (byte* p = CString.Of(path))
             return LibC.llistxattr(p, null, 0) != 0; // > 0: some; < 0: cannot tell, so not kept
-    }
-
-    private static unsafe Entry Stat(string path)
-    {
-        var buf = stackalloc byte[256];
-        fixed (byte* p = CString.Of(path))
-            if (LibC.statx(-100 /* AT_FDCWD */, p, Consts.AT_SYMLINK_NOFOLLOW, 0xfff, buf) != 0) throw LinuxException.Last("stat", path);
-        return new Entry(*(ushort*)(buf + 28), *(uint*)(buf + 20), *(uint*)(buf + 24), *(long*)(buf + 40), *(uint*)(buf + 16),
-            *(ulong*)(buf + 32), *(long*)(buf + 96), *(uint*)(buf + 104), *(long*)(buf + 64), *(uint*)(buf + 72), *(long*)(buf + 112), *(uint*)(buf + 120));
     }
 
     private static bool SameBytes(string a, string b, long size)

@@ -85,12 +85,11 @@ public static class FilterCache
         return Path.Combine(Dir, $"seccomp-{h:x16}");
     }
 
-    private static unsafe string Identity(string path)
+    /// <summary>device, inode, size, mtime and ctime of what <paramref name="path"/> names (following /proc/self/exe).</summary>
+    private static string Identity(string path)
     {
-        var buf = stackalloc byte[256];
-        fixed (byte* p = CString.Of(path))
-            if (LibC.statx(-100 /* AT_FDCWD */, p, 0, 0xfff, buf) != 0) throw LinuxException.Last("stat", path);
-        return $"{*(uint*)(buf + 136)}:{*(uint*)(buf + 140)}:{*(ulong*)(buf + 32)}:{*(long*)(buf + 40)}:{*(long*)(buf + 112)}.{*(uint*)(buf + 120)}:{*(long*)(buf + 96)}.{*(uint*)(buf + 104)}";
+        var st = StatX.Of(path, follow: true);
+        return $"{st.Dev}:{st.Ino}:{st.Size}:{st.MtimeSec}.{st.MtimeNsec}:{st.CtimeSec}.{st.CtimeNsec}";
     }
 
     private static byte[] Serialize(string key, Entry e)

@@ -25,6 +25,8 @@ public sealed class SandboxCgroup : IDisposable
     private readonly ICgroupManager _cg;
     private ulong _oomBase;
     private ulong _memBase;
+    /// <summary>cgroup.procs was read empty on every hierarchy since the last <see cref="Apply"/> (nothing can join in between).</summary>
+    private bool _verifiedEmpty;
     private bool _devicesApplied;
 
     private SandboxCgroup(ICgroupManager cg) => _cg = cg;
@@ -57,6 +59,7 @@ public sealed class SandboxCgroup : IDisposable
             r.MemorySwap ??= -1;
         }
         // A pooled cgroup whose limits are already these (the last job's were the same) is left as it is.
+        _verifiedEmpty = false; // a job is about to join
         var limits = Limits(r);
         if (limits is not null && limits == _applied) return;
         _applied = null;
@@ -122,7 +125,7 @@ public sealed class SandboxCgroup : IDisposable
         while (true)
         {
             var pids = AllPids();
-            if (pids.Count == 0) return true;
+            if (pids.Count == 0) return _verifiedEmpty = true;
             foreach (var p in pids) Proc.Kill(p, Signals.SIGKILL);
             if (DateTime.UtcNow > deadline) return false;
             Thread.Sleep(TimeSpan.FromMicroseconds(delayUs));
@@ -155,7 +158,8 @@ public sealed class SandboxCgroup : IDisposable
 
     public void Reset()
     {
-        if (!KillAndWaitEmpty(TimeSpan.FromSeconds(2)))
+        // Verified empty since the job ended (the teardown does that before the box), or now.
+        if (!_verifiedEmpty && !KillAndWaitEmpty(TimeSpan.FromSeconds(2)))
             throw new CgroupException($"cgroup {Path}: processes left after SIGKILL");
         // A cgroup directory's link count is 2 plus its child cgroups (kernfs): one stat instead of a listing.
         foreach (var d in _cg.Directories)

@@ -145,7 +145,8 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
         if (_boxImage is not { } b || Verdict.Status == "XX" || SecurityForbidsCopyBack || Options.KeepOutput) return false;
         try
         {
-            if (!b.Verify(Box) || SandboxRunner.Fingerprint(b.SourceDir) != b.Source) return false;
+            // DIR itself is compared with the kept copy's fingerprint by the next job's Prepare.
+            if (!b.Verify(Box)) return false;
             Slot.KeptBox = b.Restore(Box);
             return true;
         }

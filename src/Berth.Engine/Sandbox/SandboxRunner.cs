@@ -126,14 +126,11 @@ public static class SandboxRunner
     }
 
     /// <summary>mode, size, device, inode, mtime and ctime (which no one can set back) of a path, not following a symlink.</summary>
-    private static unsafe string StatKey(string path)
+    private static string StatKey(string path)
     {
-        var buf = stackalloc byte[256];
-        fixed (byte* p = Berth.Linux.CString.Of(path))
-            if (LibC.statx(-100 /* AT_FDCWD */, p, Consts.AT_SYMLINK_NOFOLLOW, 0xfff, buf) != 0)
-                throw LinuxException.Last("stat", path);
+        var st = StatX.Of(path);
         return string.Create(System.Globalization.CultureInfo.InvariantCulture,
-            $"{*(ushort*)(buf + 28)}|{*(long*)(buf + 40)}|{*(uint*)(buf + 136)}:{*(uint*)(buf + 140)}|{*(ulong*)(buf + 32)}|{*(long*)(buf + 112)}.{*(uint*)(buf + 120)}|{*(long*)(buf + 96)}.{*(uint*)(buf + 104)}");
+            $"{st.Mode}|{st.Size}|{st.Dev}|{st.Ino}|{st.MtimeSec}.{st.MtimeNsec}|{st.CtimeSec}.{st.CtimeNsec}");
     }
 
     /// <summary>Copies the caller's box content (files, dirs, symlinks) and hands it to the sandbox uid.</summary>

@@ -249,36 +249,13 @@ public sealed class JailProgram
     /// Runs the sealed image <paramref name="memfd"/> with posix_spawn (clone with CLONE_VM|CLONE_VFORK:
     /// nothing of this process's memory is copied), with <paramref name="fds"/> dup2'd to the fd
     /// numbers the steps use (every other fd of berth is close-on-exec). Returns the child's pid.
-    /// Source fds must not collide with target numbers: pass sources above 63 (see <see cref="High"/>).
     /// </summary>
-    public static unsafe int Spawn(int memfd, IReadOnlyList<(int From, int To)> fds, string argv0 = "berth-jail")
+    public static int Spawn(int memfd, IReadOnlyList<(int From, int To)> fds, string argv0 = "berth-jail")
     {
-        byte* actions = stackalloc byte[256];
-        if (LibC.posix_spawn_file_actions_init(actions) != 0) throw new LinuxException("posix_spawn_file_actions_init", "jail stub", 12 /* ENOMEM */);
-        try
-        {
-            foreach (var (from, to) in fds)
-            {
-                if (from < 64 && fds.Any(f => f.To == from && f.From != from)) throw new ArgumentException($"fd {from} is also a target");
-                int err = LibC.posix_spawn_file_actions_adddup2(actions, from, to);
-                if (err != 0) throw new LinuxException("posix_spawn_file_actions_adddup2", $"{from} -> {to}", err);
-            }
-            // The image's own fd must survive the dup2s above (it may sit on one of their targets).
-            int image = memfd < 64 ? High(memfd) : memfd;
-            try
-            {
-                using var argv = new CStringArray([argv0]);
-                using var envp = new CStringArray([]);
-                int pid;
-                int rc;
-                fixed (byte* path = CString.Of($"/proc/self/fd/{image}"))
-                    rc = LibC.posix_spawn(&pid, path, actions, null, argv.Pointer, envp.Pointer);
-                if (rc != 0) throw new LinuxException("posix_spawn", "jail stub", rc);
-                return pid;
-            }
-            finally { if (image != memfd) LibC.close(image); }
-        }
-        finally { LibC.posix_spawn_file_actions_destroy(actions); }
+        // The image's own fd must survive the dup2s (it may sit on one of their targets).
+        int image = High(memfd);
+        try { return Proc.SpawnWithFds($"/proc/self/fd/{image}", [argv0], [], fds); }
+        finally { LibC.close(image); }
     }
 
     /// <summary>A close-on-exec duplicate of <paramref name="fd"/> numbered 64 or above (a Spawn source).</summary>

@@ -638,7 +638,6 @@ public static unsafe class StubJail
             // Only the stub may hold the child's end now, or the socket never reaches EOF.
             foreach (var fd in toClose) Fd.Close(fd);
             toClose.Clear();
-            foreach (var (from, _) in fds) Fd.Close(from);
             fds.Clear();
             Fd.Close(memfd);
             memfd = -1;
@@ -661,16 +660,16 @@ public static unsafe class StubJail
         finally
         {
             foreach (var fd in toClose) Fd.Close(fd);
-            foreach (var (from, _) in fds) if (from >= 64) Fd.Close(from);
             Fd.Close(memfd);
             Fd.Close(parentEnd);
         }
 
+        // The stub gets fd at number to (Proc.SpawnWithFds moves the sources out of the way first);
+        // fds this method opened itself are closed once the stub is started.
         void Add(int fd, int to, bool own = false)
         {
-            int high = JailProgram.High(fd);
-            if (own) Fd.Close(fd);
-            fds.Add((high, to));
+            if (own) toClose.Add(fd);
+            fds.Add((fd, to));
         }
     }
 
