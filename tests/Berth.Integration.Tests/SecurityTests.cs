@@ -192,14 +192,18 @@ public sealed class SecurityTests(TestEnvironment env, ITestOutputHelper log) : 
     }
 
     /// <summary>
-    /// With a new pid namespace, create does not re-execute the runtime: the created init is the
-    /// sealed exec stub (docs/adr/0013) from the moment any other process could see it. Even host root
+    /// With a new pid namespace, create does not re-execute the runtime: the created init is a sealed
+    /// stub from the moment any other process could see it: the jail stub that built the container
+    /// (docs/adr/0017), or with berth's own init the exec stub it execs (docs/adr/0013). Even host root
     /// cannot write it, neither while it waits for start nor through an fd kept past the program's exec.
     /// </summary>
-    [Fact]
-    public void Cve_2019_5736_created_init_is_the_sealed_exec_stub_not_the_runtime()
+    [Theory]
+    [InlineData("stub", "/memfd:berth-jail")]
+    [InlineData("dotnet", "/memfd:berth-exec")]
+    public void Cve_2019_5736_created_init_is_a_sealed_stub_not_the_runtime(string init, string memfd)
     {
         var c = NewContainer();
+        if (init == "dotnet") c.UseDotnetInit();
         string copy = CopyOfRuntime(c);
         string before = Kernel.Sha256(copy);
         c.RuntimePath = copy;
@@ -207,7 +211,7 @@ public sealed class SecurityTests(TestEnvironment env, ITestOutputHelper log) : 
         c.CreateOk();
         int pid = c.Pid();
         string exe = new FileInfo($"/proc/{pid}/exe").LinkTarget ?? "";
-        Assert.StartsWith("/memfd:berth-exec", exe);
+        Assert.StartsWith(memfd, exe);
         using var kept = File.OpenHandle($"/proc/{pid}/exe", FileMode.Open, FileAccess.Read);
         Assert.False(TryWrite($"/proc/{pid}/exe", out _), "the waiting exec stub was writable");
 

@@ -25,6 +25,8 @@ internal sealed class CgroupV1Manager : ICgroupManager
     public string Path { get; }
     public string Version => "v1";
 
+    public bool LastDirectoryBestEffort => _unified is not null;
+
     public IReadOnlyList<string> Directories =>
         [.. _hierarchies.Select(h => CgroupTree.Join(h.Root, Path)), .. _unified is null ? Array.Empty<string>() : [_unified]];
 

@@ -9,8 +9,32 @@ public static partial class Cgroups
     /// v2 when <c>mountRoot/cgroup.controllers</c> exists; otherwise v1, one hierarchy per
     /// subdirectory (a cgroup2 mount among them, like a hybrid host's <c>unified</c>, is joined best effort).
     /// </summary>
-    public static ICgroupManager For(string path, string mountRoot = "/sys/fs/cgroup") =>
-        For(path, mountRoot, CgroupFs.Instance);
+    public static ICgroupManager For(string path, string mountRoot = "/sys/fs/cgroup")
+    {
+        // The host's hierarchies do not change under a running command: discovered once per process.
+        var (v2, hierarchies, unified) = Discovered(mountRoot);
+        var normalized = Normalize(path);
+        if (v2) return new CgroupV2Manager(normalized, mountRoot, CgroupFs.Instance);
+        if (hierarchies.Count == 0)
+            throw new CgroupException($"cgroup: no cgroup hierarchies under {mountRoot} (neither cgroup2 nor v1 controllers are mounted)");
+        return new CgroupV1Manager(normalized, hierarchies, unified, CgroupFs.Instance);
+    }
+
+    private static readonly Dictionary<string, (bool V2, List<V1Hierarchy> Hierarchies, string? Unified)> s_discovered = [];
+
+    private static (bool V2, List<V1Hierarchy> Hierarchies, string? Unified) Discovered(string mountRoot)
+    {
+        lock (s_discovered)
+            if (s_discovered.TryGetValue(mountRoot, out var known)) return known;
+        var fs = CgroupFs.Instance;
+        (bool, List<V1Hierarchy>, string?) found = fs.FileExists(Path.Combine(mountRoot, "cgroup.controllers"))
+            ? (true, [], null)
+            : V1Hierarchy.Discover(mountRoot, fs) is var (h, u) ? (false, h, u) : default;
+        // Only a usable result is kept: a host whose cgroups get mounted later is seen by the next call.
+        if (found.Item1 || found.Item2.Count > 0)
+            lock (s_discovered) s_discovered[mountRoot] = found;
+        return found;
+    }
 
     internal static ICgroupManager For(string path, string mountRoot, ICgroupFs fs)
     {

@@ -36,6 +36,9 @@ public interface ICgroupManager
 
     /// <summary>Absolute directories this cgroup occupies (for inspection and leak checks).</summary>
     IReadOnlyList<string> Directories { get; }
+
+    /// <summary>The last of <see cref="Directories"/> is joined best effort only (a hybrid host's unified directory).</summary>
+    bool LastDirectoryBestEffort => false;
 }
 
 public sealed class CgroupException(string message, Exception? inner = null, int errno = 0) : Exception(message, inner)

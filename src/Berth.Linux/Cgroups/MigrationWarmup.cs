@@ -16,9 +16,10 @@ public static unsafe class MigrationWarmup
     private static readonly string[] Candidates =
         ["/sys/fs/cgroup/pids/berth/cgroup.procs", "/sys/fs/cgroup/berth/cgroup.procs"];
 
-    /// <summary>Forks the warm-up writer and returns at once (the child is not waited for).</summary>
+    /// <summary>Forks the warm-up writer and returns at once (the child is not waited for). BERTH_MIGRATION_WARMUP=0 skips it (for A/B measurements).</summary>
     public static void Kick()
     {
+        if (Environment.GetEnvironmentVariable("BERTH_MIGRATION_WARMUP") == "0") return;
         string? target = null;
         foreach (var c in Candidates)
         {

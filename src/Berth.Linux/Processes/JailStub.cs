@@ -106,6 +106,18 @@ public sealed class JailProgram
     /// <summary>What step <paramref name="index"/> does, for error messages.</summary>
     public string Describe(int index) => index >= 0 && index < _what.Count ? _what[index] : $"step {index}";
 
+    /// <summary>Step <paramref name="index"/>: its system call number (or operation) and six arguments; for checks and tests.</summary>
+    public (long Nr, IReadOnlyList<JailArg> Args) Step(int index) => (_steps[index].Nr, _steps[index].Args);
+
+    /// <summary>The NUL-terminated string at a data address, or null when the address is outside the data; for checks and tests.</summary>
+    public string? StringAt(ulong address)
+    {
+        if (address < JailStub.DataBase || address >= JailStub.DataBase + (ulong)_data.Count) return null;
+        int at = (int)(address - JailStub.DataBase), end = at;
+        while (end < _data.Count && _data[end] != 0) end++;
+        return end < _data.Count ? Encoding.UTF8.GetString(_data.GetRange(at, end - at).ToArray()) : null;
+    }
+
     /// <summary>Bytes into the data segment (8-aligned); their address.</summary>
     public ulong Bytes(ReadOnlySpan<byte> bytes)
     {

@@ -80,10 +80,14 @@ public static class Create
         if (!plan.Terminal && o.ConsoleSocket is not null)
             throw new RuntimeError("--console-socket was given but process.terminal is false");
 
-        int stubFd = ChooseExeProtection(plan, o);
+        plan.ReaperStatusFd = o.ReaperStatusFd;
+        plan.InitProcess = o.InitProcess;
+        bool viaJailStub = UseJailStub(plan);
+        int stubFd = viaJailStub ? -1 : ChooseExeProtection(plan, o);
         Logging.Timing.Mark("planned");
         store.CreateDir(id);
         ICgroupManager? cgroup = null;
+        StubJail.PreparedContainer? prepared = null;
         try
         {
             // No flock here: the state dir was created exclusively above, and a lock fd would be
@@ -96,9 +100,14 @@ public static class Create
                 Owner = Owner(), Status = "creating", CgroupPath = cgPath, Annotations = spec.Annotations,
             };
             store.Save(record);
+            Logging.Timing.Mark("state saved");
             cgroup = CgroupSetup.Open(cgPath);
-            cgroup?.Create();
-            cgroup?.Apply(resources);
+            if (viaJailStub) prepared = PrepareBesideCgroup(plan, cgroup, resources);
+            else
+            {
+                cgroup?.Create();
+                cgroup?.Apply(resources);
+            }
             Logging.Timing.Mark("cgroup ready");
 
             var host = new Host(store, record, spec);
@@ -112,7 +121,17 @@ public static class Create
                 (o.ConsoleReceiveFd, plan.ConsoleSocketFd) = Fd.SocketPair();
             plan.ExecStubFd = stubFd;
             int pid;
-            try { pid = Launcher.Launch(plan, cgroup, host); }
+            try
+            {
+                pid = prepared is not null
+                    ? StubJail.LaunchContainer(prepared, plan, cgroup, (initPid, fd) =>
+                    {
+                        // The listener gets the state with init's pid, as from the .NET init (Host.OnInitPid).
+                        record.InitPid = initPid;
+                        host.SendSeccompFd(initPid, fd);
+                    })
+                    : Launcher.Launch(plan, cgroup, host);
+            }
             finally
             {
                 Fd.Close(plan.FifoFd);
@@ -130,6 +149,7 @@ public static class Create
         }
         catch (Exception e)
         {
+            prepared?.Dispose();
             Fd.Close(stubFd);
             Fd.Close(o.ConsoleReceiveFd);
             o.ConsoleReceiveFd = -1;
@@ -139,6 +159,51 @@ public static class Create
             if (e is LinuxException or CgroupException or IOException or SpecException) throw new RuntimeError(e.Message);
             throw;
         }
+    }
+
+    /// <summary>
+    /// The stub's program is compiled and sealed while another thread makes the cgroup (about half a
+    /// millisecond each, and neither needs the other). No fork follows on this path, so the thread is safe.
+    /// </summary>
+    private static StubJail.PreparedContainer PrepareBesideCgroup(InitPlan plan, ICgroupManager? cgroup, CgroupResources resources)
+    {
+        Exception? failed = null;
+        Thread? maker = null;
+        if (cgroup is not null)
+        {
+            maker = new Thread(() =>
+            {
+                try
+                {
+                    cgroup.Create();
+                    cgroup.Apply(resources);
+                }
+                catch (Exception e) { failed = e; }
+            }, 256 * 1024) { IsBackground = true, Name = "cgroup" };
+            maker.Start();
+        }
+        StubJail.PreparedContainer prepared;
+        try { prepared = StubJail.PrepareContainer(plan, cgroup); }
+        finally { maker?.Join(); }
+        if (failed is not null)
+        {
+            prepared.Dispose();
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failed);
+        }
+        return prepared;
+    }
+
+    /// <summary>
+    /// Whether the container's init is the jail stub (docs/adr/0017) rather than a fork of berth.
+    /// BERTH_RUNTIME_INIT=dotnet forces the .NET init.
+    /// </summary>
+    private static bool UseJailStub(InitPlan plan)
+    {
+        if (Environment.GetEnvironmentVariable("BERTH_RUNTIME_INIT") == "dotnet") return false;
+        var why = StubJail.ContainerUnsupported(plan)
+                  ?? (StubJail.ExecutableInRootfs(plan) ? null : $"a process.args[0] ({plan.Args[0]}) not found in the rootfs");
+        if (why is not null) Logging.Log.Debug($"container init: berth's own (the jail stub does not do {why})");
+        return why is null;
     }
 
     /// <summary>

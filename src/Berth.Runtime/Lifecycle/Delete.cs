@@ -44,8 +44,10 @@ public static class Delete
             if (DateTime.UtcNow > deadline) throw new RuntimeError($"container {c.Id}: processes did not exit after SIGKILL");
             Thread.Sleep(5);
         }
+        Logging.Timing.Mark("killed");
         try { cg?.Destroy(); }
         catch (Exception e) { throw new RuntimeError($"remove cgroup {c.Record.CgroupPath}: {e.Message}"); }
+        Logging.Timing.Mark("cgroup removed");
         store.Remove(c.Id);
         try { HookRunner.RunAll(hooks?.Poststop, state, "poststop"); }
         catch (RuntimeError e) { Logging.Log.Warn(e.Message); }

@@ -22,7 +22,7 @@ public static class Run
                 master = Berth.Linux.Sockets.UnixSocket.ReceiveFd(o.ConsoleReceiveFd, "the container's pty");
                 Berth.Linux.Files.Fd.Close(o.ConsoleReceiveFd);
             }
-            Start.Execute(store, id);
+            Start.Execute(store, c);
         }
         catch
         {

@@ -8,9 +8,12 @@ namespace Berth.Runtime.Lifecycle;
 /// <summary>`start`: releases a created container's init through the exec fifo.</summary>
 public static class Start
 {
-    public static unsafe void Execute(StateStore store, string id)
+    public static void Execute(StateStore store, string id) => Execute(store, Container.Load(store, id));
+
+    /// <summary>Starts <paramref name="c"/> as loaded (or just created, by `run`).</summary>
+    public static unsafe void Execute(StateStore store, Container c)
     {
-        var c = Container.Load(store, id);
+        var id = c.Id;
         using (store.LockContainer(id))
         {
             switch (c.Status())
@@ -20,6 +23,7 @@ public static class Start
                 case "running": throw new RuntimeError("cannot start an already running container");
                 case var s: throw new RuntimeError($"cannot start a container in the {s} state");
             }
+            Logging.Timing.Mark("start: checked");
             var fifo = store.FifoPath(id);
             int fd;
             fixed (byte* p = CString.Of(fifo)) fd = LibC.open(p, Consts.O_WRONLY | Consts.O_NONBLOCK | Consts.O_CLOEXEC, 0);
@@ -36,6 +40,7 @@ public static class Start
             }
             finally { LibC.close(fd); }
             File.Delete(fifo);
+            Logging.Timing.Mark("start: released");
             c.Record.Status = "running";
             store.Save(c.Record);
         }

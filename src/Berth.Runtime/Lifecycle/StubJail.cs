@@ -23,7 +23,7 @@ namespace Berth.Runtime.Lifecycle;
 /// <see cref="Unsupported"/> names what a plan asks for that this path does not do; callers then use
 /// <see cref="Ephemeral"/>.
 /// </summary>
-public static unsafe class StubJail
+public static unsafe partial class StubJail
 {
     // x86_64 system call numbers (the stub exists only there).
     private const long SysWrite = 1, SysOpen = 2, SysClose = 3, SysRtSigaction = 13, SysRtSigprocmask = 14, SysSendmsg = 46,
@@ -57,6 +57,8 @@ public static unsafe class StubJail
         /// built-in profile), so that nothing can be left there for the next job.
         /// </summary>
         public bool FreshIpc { get; init; } = true;
+        /// <summary>The last this many of <see cref="CgroupDirs"/> are joined on a best-effort basis.</summary>
+        public int OptionalCgroups { get; init; }
         /// <summary>How long the jail may take to get to the program's exec.</summary>
         public TimeSpan SetupTimeout { get; init; } = TimeSpan.FromSeconds(20);
     }
@@ -87,15 +89,17 @@ public static unsafe class StubJail
     }
 
     /// <summary>What a compiled program is for: a whole jail, a batch slot's template jail, or a job in a template.</summary>
-    public enum Kind { Single, Template, Job }
+    public enum Kind { Single, Template, Job, Container }
 
     /// <summary>The plan as a jail program (pure: reads only the host's /proc and /sys to know which masked paths exist).</summary>
     public static JailProgram Compile(InitPlan plan, int cgroupCount, bool joinNetNs, string name = "berth-jail") =>
         Compile(plan, cgroupCount, joinNetNs, name, Kind.Single);
 
-    private static JailProgram Compile(InitPlan plan, int cgroupCount, bool joinNetNs, string name, Kind kind, bool freshIpc = true)
+    private static JailProgram Compile(InitPlan plan, int cgroupCount, bool joinNetNs, string name, Kind kind, bool freshIpc = true,
+        int optionalCgroups = 0)
     {
-        if (Unsupported(plan) is { } why) throw new RuntimeError($"jail stub: not for plans with {why}");
+        if ((kind == Kind.Container ? ContainerUnsupported(plan) : Unsupported(plan)) is { } why)
+            throw new RuntimeError($"jail stub: not for plans with {why}");
         var p = new JailProgram { ErrorFd = SyncFd };
         string root = plan.Rootfs.TrimEnd('/');
 
@@ -104,13 +108,16 @@ public static unsafe class StubJail
         ulong zero32 = p.Zeros(32);
         p.Call("reset the signal mask", SysRtSigprocmask, 2 /* SIG_SETMASK */, (long)zero32, 0, 8);
         // Caught signals are reset by exec anyway; what berth ignores (SIGPIPE) would stay ignored.
-        for (int sig = 1; sig <= 31; sig++)
+        // 1 to 64: the real-time ones too (glibc's 32 and 33 can be ignored in berth, and an ignored
+        // signal stays ignored across execve).
+        for (int sig = 1; sig <= 64; sig++)
             if (sig is not (9 or 19))
                 p.Call($"reset signal {sig}", SysRtSigaction, [sig, (long)zero32, 0, 8], mayFail: true);
         ulong zeroChar = p.Str("0");
         for (int i = 0; i < cgroupCount; i++)
         {
-            p.Call("join the cgroup", SysWrite, FirstCgroupFd + i, (long)zeroChar, 1);
+            // The last optionalCgroups are best effort (the unified directory of a hybrid host).
+            p.Call("join the cgroup", SysWrite, [FirstCgroupFd + i, (long)zeroChar, 1], mayFail: i >= cgroupCount - optionalCgroups);
             p.Call("close a cgroup fd", SysClose, FirstCgroupFd + i);
         }
         if (kind == Kind.Job)
@@ -138,14 +145,16 @@ public static unsafe class StubJail
 
         p.Call("umask", SysUmask, 0);
         p.Call("setsid", SysSetsid, [], mayFail: true);
-        if (kind == Kind.Job)
+        if (kind == Kind.Container) CompileContainerInit(p, plan, root);
+        else if (kind == Kind.Job)
         {
             // --- The job's init (a process of the template's pid namespace): the subreaper of the job's processes.
             p.Call("become the job's subreaper", SysPrctl, 36 /* PR_SET_CHILD_SUBREAPER */, 1);
         }
         else CompileRoot(p, plan, root);
 
-        if (kind == Kind.Template)
+        if (kind == Kind.Container) { /* PID 1 execs the program itself */ }
+        else if (kind == Kind.Template)
         {
             // --- The template's PID 1: as unprivileged as a job's processes, children reaped by the
             // kernel (SIGCHLD ignored), alive until berth closes the hold pipe (fd 4).
@@ -199,7 +208,13 @@ public static unsafe class StubJail
         ulong slot = p.Zeros(8);
         foreach (var m in plan.Mounts) CompileMount(p, m, In, slot);
         CompileDevices(p, plan, In, slot);
+        CompilePivotAndPaths(p, plan, root);
+    }
 
+    /// <summary>pivot_root into the root, names, read-only and masked paths (kernel paths: /proc, /sys), the root read-only.</summary>
+    private static void CompilePivotAndPaths(JailProgram p, InitPlan plan, string root)
+    {
+        ulong rootStr = p.Str(root);
         ulong oldRoot = p.Zeros(8);
         p.Call("open the old root", SysOpen, [(long)p.Str("/"), Consts.O_DIRECTORY | Consts.O_RDONLY | Consts.O_CLOEXEC, 0], store: oldRoot);
         p.Call("chdir to the root", SysChdir, (long)rootStr);
@@ -266,6 +281,13 @@ public static unsafe class StubJail
         p.Call($"chdir {plan.Cwd}", SysChdir, (long)p.Str(plan.Cwd));
         // Every fd but stdio is closed by the exec (the sync socket and the reaper's pipe included).
         p.Call("mark fds close-on-exec", SysCloseRange, 3, uint.MaxValue, 4 /* CLOSE_RANGE_CLOEXEC */);
+        if (plan.Seccomp is not null) CompileFilter(p, plan);
+        CompileExec(p, plan);
+    }
+
+    /// <summary>Loads the plan's seccomp filter; a listener is sent to berth on the sync socket.</summary>
+    private static void CompileFilter(JailProgram p, InitPlan plan)
+    {
         if (plan.Seccomp is { } sec)
         {
             var prog = new byte[16];
@@ -301,7 +323,6 @@ public static unsafe class StubJail
             }
             else p.Call("load the seccomp filter", SysSeccomp, 1, flags, (long)fprog);
         }
-        CompileExec(p, plan);
     }
 
     private static void CompileMount(JailProgram p, MountPlan m, Func<string, string> inRoot, ulong slot)
@@ -400,11 +421,14 @@ public static unsafe class StubJail
             if (s_hostHas.TryGetValue(path, out var known)) { isDir = known.IsDir; return known.Exists; }
         }
         isDir = false;
-        bool exists;
-        var info = new FileInfo(path);
-        if (info.LinkTarget is not null) exists = false;
-        else if (Directory.Exists(path)) { isDir = true; exists = true; }
-        else exists = File.Exists(path);
+        bool exists = false;
+        try
+        {
+            var st = StatX.Of(path, follow: false);
+            exists = !st.IsSymlink;
+            isDir = st.IsDirectory;
+        }
+        catch (LinuxException) { }
         lock (s_hostHas) s_hostHas[path] = (exists, isDir);
         return exists;
     }
@@ -607,17 +631,24 @@ public static unsafe class StubJail
         return Start(plan, o, Kind.Job, template);
     }
 
-    private static Handle Start(InitPlan plan, Options o, Kind kind, Template? template)
+    private static Handle Start(InitPlan plan, Options o, Kind kind, Template? template, (JailProgram Program, int Memfd)? sealedProgram = null)
     {
         var netJoin = plan.Joins.FirstOrDefault(j => j.Kind == NamespaceKind.Network);
-        Logging.Timing.Mark("jail compile");
-        var program = Compile(plan, o.CgroupDirs.Count, netJoin.Path is not null, o.Name, kind, o.FreshIpc);
+        JailProgram program;
+        int memfd = -1;
+        if (sealedProgram is { } given) (program, memfd) = given;
+        else
+        {
+            Logging.Timing.Mark("jail compile");
+            program = Compile(plan, o.CgroupDirs.Count, netJoin.Path is not null, o.Name, kind, o.FreshIpc, o.OptionalCgroups);
+        }
         var fds = new List<(int From, int To)>();
         var toClose = new List<int>();
-        int memfd = -1, parentEnd = -1, stub = -1, initPid = -1;
+        int parentEnd = -1, stub = -1, initPid = -1;
         try
         {
-            memfd = program.Seal();
+            if (memfd < 0) memfd = program.Seal();
+            Logging.Timing.Mark("jail sealed");
             int* sv = stackalloc int[2];
             if (LibC.socketpair(1 /* AF_UNIX */, 5 /* SOCK_SEQPACKET */ | Consts.SOCK_CLOEXEC, 0, sv) != 0)
                 throw LinuxException.Last("socketpair", "jail sync");
@@ -648,7 +679,7 @@ public static unsafe class StubJail
             stub = -1;
             if (error is not null) throw new RuntimeError(error);
             if (initPid <= 0) throw new RuntimeError("jail stub: the jail's init was not started");
-            if (kind == Kind.Template && !ready) throw new RuntimeError("jail stub: the template jail did not get ready");
+            if (kind is Kind.Template or Kind.Container && !ready) throw new RuntimeError("jail stub: the jail did not get ready");
             return new Handle(initPid);
         }
         catch
@@ -736,6 +767,8 @@ public static unsafe class StubJail
                         if (o.OnSeccompFd is null) throw new RuntimeError("linux.seccomp: a notify filter needs a listener");
                         o.OnSeccompFd(pid, passed);
                     }
+                    // Not thrown from here: the caller knows the jail's pid only once this returns, and kills it then.
+                    catch (Exception e) when (e is RuntimeError or LinuxException or IOException) { error ??= e.Message; }
                     finally { Fd.Close(passed); }
                     break;
                 default:

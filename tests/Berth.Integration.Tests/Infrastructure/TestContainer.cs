@@ -174,6 +174,12 @@ public sealed class TestContainer : IDisposable
 
     // ---------------------------------------------------------------- runtime invocations
 
+    /// <summary>Shell lines run before every runtime invocation of this container (e.g. an environment variable).</summary>
+    public string? Prelude { get; set; }
+
+    /// <summary>The runtime's own container init (a fork of berth) instead of the jail stub (docs/adr/0017).</summary>
+    public void UseDotnetInit() => Prelude = "export BERTH_RUNTIME_INIT=dotnet";
+
     /// <summary>RUNTIME --root STATE_ROOT ARGS...</summary>
     public ProcResult Runtime(params string[] args) => RuntimeWith(args);
 
@@ -182,13 +188,13 @@ public sealed class TestContainer : IDisposable
     {
         SaveConfig();
         var all = withRoot ? new[] { "--root", StateRoot }.Concat(args) : args;
-        return ProcessRunner.Run(RuntimePath, all, WorkDir, timeout, prelude, stdin, workingDirectory: WorkDir);
+        return ProcessRunner.Run(RuntimePath, all, WorkDir, timeout, prelude ?? Prelude, stdin, workingDirectory: WorkDir);
     }
 
     public RunningProcess RuntimeStart(string[] args, string? prelude = null)
     {
         SaveConfig();
-        return ProcessRunner.Start(RuntimePath, new[] { "--root", StateRoot }.Concat(args), WorkDir, prelude, workingDirectory: WorkDir);
+        return ProcessRunner.Start(RuntimePath, new[] { "--root", StateRoot }.Concat(args), WorkDir, prelude ?? Prelude, workingDirectory: WorkDir);
     }
 
     /// <summary>run --bundle BUNDLE [flags] ID, in the foreground; the container's exit status is the result's.</summary>
