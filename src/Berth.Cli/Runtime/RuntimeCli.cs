@@ -142,13 +142,13 @@ public static class RuntimeCli
             .Flag("no-pivot").Flag("no-new-keyring").Flag("detach|d").Flag("keep").Flag("no-subreaper")
             .Parse(rest);
         var id = OneId(p.Positional, run ? "run" : "create");
-        if (!Berth.Linux.Processes.SealedExe.WasReexecuted) Berth.Linux.Cgroups.MigrationWarmup.Kick();
         // The init will sit in the container's pid namespace: create protects the binary
         // (CVE-2019-5736) with the sealed exec stub, or re-executes from a sealed copy (docs/adr/0013).
         var argv = Environment.GetCommandLineArgs();
         var o = new CreateOptions
         {
             ProtectExe = () => Berth.Linux.Processes.SealedExe.Reexec(argv),
+            WarmUpMigration = true,
             Bundle = p.Get("bundle"),
             PidFile = p.Get("pid-file"),
             ConsoleSocket = p.Get("console-socket"),

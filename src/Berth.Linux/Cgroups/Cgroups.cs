@@ -57,9 +57,8 @@ public static partial class Cgroups
     {
         var fs = CgroupFs.Instance;
         var normalized = Normalize(path);
-        if (fs.FileExists(Path.Combine(mountRoot, "cgroup.controllers")))
-            return new CgroupV2Manager(normalized, mountRoot, fs);
-        var (hierarchies, _) = V1Hierarchy.Discover(mountRoot, fs);
+        var (v2, hierarchies, _) = Discovered(mountRoot);
+        if (v2) return new CgroupV2Manager(normalized, mountRoot, fs);
         var wanted = hierarchies.Where(h => h.Controllers.Any(controllers.Contains)).ToList();
         if (wanted.Count == 0)
             throw new CgroupException($"cgroup: none of the controllers {string.Join(", ", controllers)} is mounted under {mountRoot}");

@@ -16,6 +16,25 @@ public static unsafe class MigrationWarmup
     private static readonly string[] Candidates =
         ["/sys/fs/cgroup/pids/berth/cgroup.procs", "/sys/fs/cgroup/berth/cgroup.procs"];
 
+    /// <summary>
+    /// The same warm-up without a fork, for a process with a spare thread: that thread moves itself
+    /// (v1 "tasks" takes a thread id and moves that thread only) into berth's pids parent. On cgroup
+    /// v2 a thread cannot be moved alone into a domain cgroup; nothing is done there.
+    /// </summary>
+    public static void MoveThisThread()
+    {
+        if (Environment.GetEnvironmentVariable("BERTH_MIGRATION_WARMUP") == "0") return;
+        var tid = CString.Of(LibC.syscall(Syscalls.Gettid, 0, 0, 0, 0, 0, 0).ToString(System.Globalization.CultureInfo.InvariantCulture));
+        fixed (byte* p = CString.Of("/sys/fs/cgroup/pids/berth/tasks"))
+        fixed (byte* v = tid)
+        {
+            int fd = LibC.open(p, Consts.O_WRONLY | Consts.O_CLOEXEC, 0);
+            if (fd < 0) return;
+            LibC.write(fd, v, tid.Length - 1);
+            LibC.close(fd);
+        }
+    }
+
     /// <summary>Forks the warm-up writer and returns at once (the child is not waited for). BERTH_MIGRATION_WARMUP=0 skips it (for A/B measurements).</summary>
     public static void Kick()
     {

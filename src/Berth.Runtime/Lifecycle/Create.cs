@@ -34,6 +34,8 @@ public sealed class CreateOptions
     /// container can use the sealed exec stub instead (docs/adr/0013). Null: the caller already did it.
     /// </summary>
     public Action? ProtectExe { get; init; }
+    /// <summary>Fork the cgroup migration warm-up (<see cref="MigrationWarmup.Kick"/>) when the .NET init is used.</summary>
+    public bool WarmUpMigration { get; init; }
     /// <summary>`run`: start follows at once and records "running", so create skips its "created" write.</summary>
     public bool StartsAtOnce { get; set; }
 }
@@ -83,6 +85,8 @@ public static class Create
         plan.ReaperStatusFd = o.ReaperStatusFd;
         plan.InitProcess = o.InitProcess;
         bool viaJailStub = UseJailStub(plan);
+        // The fork-based cgroup warm-up is for the forking init; the stub's path warms up from a thread.
+        if (!viaJailStub && o.WarmUpMigration && !SealedExe.WasReexecuted) MigrationWarmup.Kick();
         int stubFd = viaJailStub ? -1 : ChooseExeProtection(plan, o);
         Logging.Timing.Mark("planned");
         store.CreateDir(id);
@@ -145,7 +149,7 @@ public static class Create
             record.Status = "created";
             if (!o.StartsAtOnce) store.Save(record);
             if (o.PidFile is not null) WritePidFile(o.PidFile, pid);
-            return new Container(store, record);
+            return new Container(store, record) { KnownHooks = spec.Hooks, HooksKnown = true };
         }
         catch (Exception e)
         {
@@ -175,6 +179,7 @@ public static class Create
             {
                 try
                 {
+                    Berth.Linux.Cgroups.MigrationWarmup.MoveThisThread();
                     cgroup.Create();
                     cgroup.Apply(resources);
                 }

@@ -44,11 +44,14 @@ public static class Start
             c.Record.Status = "running";
             store.Save(c.Record);
         }
-        var poststart = LoadHooks(store, id)?.Poststart;
+        var poststart = HooksOf(c)?.Poststart;
         var state = poststart is { Count: > 0 } ? Create.StateJson(c, "running") : "";
         try { HookRunner.RunAll(poststart, state, "poststart"); }
         catch (RuntimeError e) { Logging.Log.Warn(e.Message); }
     }
+
+    /// <summary>The container's hooks: known in memory (run), else read from its saved config.json.</summary>
+    internal static Oci.Runtime.Hooks? HooksOf(Container c) => c.HooksKnown ? c.KnownHooks : LoadHooks(c.Store, c.Id);
 
     /// <summary>The hooks of the container's saved config.json, read without the full spec model (start and delete are hot).</summary>
     internal static Oci.Runtime.Hooks? LoadHooks(StateStore store, string id)

@@ -10,6 +10,10 @@ public sealed class Container(StateStore store, ContainerRecord record)
     public ContainerRecord Record { get; } = record;
     public string Id => Record.Id;
 
+    /// <summary>The config's hooks when this process has the config in memory (create, run); else read from the saved config.</summary>
+    public Oci.Runtime.Hooks? KnownHooks { get; set; }
+    public bool HooksKnown { get; set; }
+
     public static Container Load(StateStore store, string id) => new(store, store.Load(id));
 
     /// <summary>True while the recorded init process (same pid, same start time) is alive and not a zombie.</summary>

@@ -72,9 +72,17 @@ public sealed partial class StateStore(string root)
             .Order(StringComparer.Ordinal)!;
     }
 
-    public void Remove(string id)
+    /// <summary>The files a container's state dir holds (the common case is removed without listing it).</summary>
+    private static readonly string[] KnownFiles = ["state.json", "config.json", "lock", "exec.fifo"];
+
+    public unsafe void Remove(string id)
     {
         var dir = Dir(id);
+        foreach (var name in KnownFiles)
+            fixed (byte* p = Berth.Linux.CString.Of(dir + "/" + name)) LibC.unlinkat(Consts.AT_FDCWD, p, 0);
+        fixed (byte* p = Berth.Linux.CString.Of(dir))
+            if (LibC.unlinkat(Consts.AT_FDCWD, p, Consts.AT_REMOVEDIR) == 0 ||
+                System.Runtime.InteropServices.Marshal.GetLastPInvokeError() == Consts.ENOENT) return;
         try { Directory.Delete(dir, recursive: true); }
         catch (DirectoryNotFoundException) { }
     }
