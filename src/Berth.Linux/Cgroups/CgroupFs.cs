@@ -44,12 +44,12 @@ internal sealed unsafe class CgroupFs : ICgroupFs
         }
         try
         {
-            var buf = new byte[8192];
+            const int Size = 4096;
+            byte* buf = stackalloc byte[Size];
             var sb = new StringBuilder();
             while (true)
             {
-                nint n;
-                fixed (byte* b = buf) n = LibC.read(fd, b, buf.Length);
+                nint n = LibC.read(fd, buf, Size);
                 if (n < 0)
                 {
                     int errno = Marshal.GetLastPInvokeError();
@@ -57,7 +57,7 @@ internal sealed unsafe class CgroupFs : ICgroupFs
                     throw new CgroupException($"cgroup: read {path}: {LinuxException.Describe(errno)}", errno: errno);
                 }
                 if (n == 0) break;
-                sb.Append(Encoding.UTF8.GetString(buf, 0, (int)n));
+                sb.Append(Encoding.UTF8.GetString(buf, (int)n));
             }
             return sb.ToString();
         }
@@ -90,13 +90,22 @@ internal sealed unsafe class CgroupFs : ICgroupFs
 
     public void MkdirAll(string path)
     {
-        if (Directory.Exists(path)) return;
-        var parent = System.IO.Path.GetDirectoryName(path);
-        if (!string.IsNullOrEmpty(parent) && parent != path) MkdirAll(parent);
+        // mkdir first: the parent (berth's) usually exists, and every stat on cgroupfs is a lookup
+        // (a container's create makes 12 of these directories on a v1 host).
         fixed (byte* p = CString.Of(path))
         {
             if (LibC.mkdirat(Consts.AT_FDCWD, p, 0x1ed /* 0755 */) == 0) return;
             int errno = Marshal.GetLastPInvokeError();
+            if (errno == Consts.ENOENT)
+            {
+                var parent = System.IO.Path.GetDirectoryName(path);
+                if (!string.IsNullOrEmpty(parent) && parent != path)
+                {
+                    MkdirAll(parent);
+                    if (LibC.mkdirat(Consts.AT_FDCWD, p, 0x1ed) == 0) return;
+                    errno = Marshal.GetLastPInvokeError();
+                }
+            }
             if (errno == Consts.EEXIST && Directory.Exists(path)) return;
             throw new CgroupException($"cgroup: mkdir {path}: {LinuxException.Describe(errno)}", errno: errno);
         }

@@ -61,6 +61,11 @@ internal sealed class CgroupV1Manager : ICgroupManager
     /// </summary>
     private void InitCpuset(string root)
     {
+        // A child is never set where its parent is empty: a set leaf means every level is set (and the
+        // parent's cgroup.clone_children, set below the first time, makes the kernel copy at mkdir).
+        var leaf = CgroupTree.Join(root, Path);
+        if (_fs.TryRead(System.IO.Path.Combine(leaf, "cpuset.cpus"))?.Trim().Length > 0 &&
+            _fs.TryRead(System.IO.Path.Combine(leaf, "cpuset.mems"))?.Trim().Length > 0) return;
         var parent = root;
         foreach (var segment in CgroupTree.Segments(Path))
         {
@@ -73,6 +78,13 @@ internal sealed class CgroupV1Manager : ICgroupManager
                 if (!string.IsNullOrEmpty(inherited)) _fs.Write(System.IO.Path.Combine(dir, file), inherited);
             }
             parent = dir;
+        }
+        // Only berth's own parent (the default cgroupsPath, /berth/ID): another's cgroup is not ours to configure.
+        var leafParent = System.IO.Path.GetDirectoryName(leaf);
+        if (leafParent == root + "/berth")
+        {
+            try { _fs.Write(System.IO.Path.Combine(leafParent, "cgroup.clone_children"), "1"); }
+            catch (CgroupException) { /* only a shortcut for the next container */ }
         }
     }
 

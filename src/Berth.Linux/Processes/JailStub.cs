@@ -89,7 +89,10 @@ public readonly record struct JailArg(ulong Value, bool Deref)
 /// <summary>Builds the steps and data of one jail program and links it (see <see cref="JailStub"/>).</summary>
 public sealed class JailProgram
 {
-    private readonly List<byte> _data = [];
+    // The data segment as it grows (zeroed past _len: Zeros only advances). One buffer, no copies per
+    // string: a container's program has some 400 steps and strings, compiled on every `create`.
+    private byte[] _data = new byte[16384];
+    private int _len;
     private readonly List<(long Nr, ulong Flags, ulong Store, JailArg[] Args)> _steps = [];
     private readonly List<string> _what = [];
 
@@ -98,7 +101,7 @@ public sealed class JailProgram
 
     public JailProgram()
     {
-        _data.AddRange(new byte[24]); // header: steps address, step count, error fd
+        _len = 24; // header: steps address, step count, error fd
     }
 
     public int Count => _steps.Count;
@@ -112,29 +115,27 @@ public sealed class JailProgram
     /// <summary>The NUL-terminated string at a data address, or null when the address is outside the data; for checks and tests.</summary>
     public string? StringAt(ulong address)
     {
-        if (address < JailStub.DataBase || address >= JailStub.DataBase + (ulong)_data.Count) return null;
-        int at = (int)(address - JailStub.DataBase), end = at;
-        while (end < _data.Count && _data[end] != 0) end++;
-        return end < _data.Count ? Encoding.UTF8.GetString(_data.GetRange(at, end - at).ToArray()) : null;
+        if (address < JailStub.DataBase || address >= JailStub.DataBase + (ulong)_len) return null;
+        int at = (int)(address - JailStub.DataBase);
+        int end = Array.IndexOf(_data, (byte)0, at, _len - at);
+        return end < 0 ? null : Encoding.UTF8.GetString(_data, at, end - at);
     }
 
     /// <summary>Bytes into the data segment (8-aligned); their address.</summary>
     public ulong Bytes(ReadOnlySpan<byte> bytes)
     {
-        while (_data.Count % 8 != 0) _data.Add(0);
-        ulong at = JailStub.DataBase + (ulong)_data.Count;
-        _data.AddRange(bytes.ToArray());
-        return at;
+        int at = Reserve(bytes.Length);
+        bytes.CopyTo(_data.AsSpan(at));
+        return JailStub.DataBase + (ulong)at;
     }
 
     /// <summary>A NUL-terminated string; its address.</summary>
     public ulong Str(string s)
     {
-        var b = Encoding.UTF8.GetBytes(s);
-        if (Array.IndexOf(b, (byte)0) >= 0) throw new ArgumentException($"NUL byte in \"{s}\"");
-        var z = new byte[b.Length + 1];
-        b.CopyTo(z, 0);
-        return Bytes(z);
+        if (s.Contains('\0')) throw new ArgumentException($"NUL byte in \"{s}\"");
+        int at = Reserve(Encoding.UTF8.GetByteCount(s) + 1);
+        Encoding.UTF8.GetBytes(s, _data.AsSpan(at)); // the NUL is there: the buffer is zero past _len
+        return JailStub.DataBase + (ulong)at;
     }
 
     /// <summary>A NULL-terminated array of string pointers (argv, envp); its address.</summary>
@@ -147,13 +148,23 @@ public sealed class JailProgram
     }
 
     /// <summary><paramref name="size"/> zero bytes; their address.</summary>
-    public ulong Zeros(int size) => Bytes(new byte[size]);
+    public ulong Zeros(int size) => JailStub.DataBase + (ulong)Reserve(size);
+
+    /// <summary>Room for <paramref name="size"/> zero bytes at an 8-aligned offset of the data; the offset.</summary>
+    private int Reserve(int size)
+    {
+        int at = (_len + 7) & ~7;
+        if (at + size > _data.Length) Array.Resize(ref _data, Math.Max(_data.Length * 2, at + size + 1024));
+        _len = at + size;
+        return at;
+    }
 
     /// <summary>Overwrites data at an address returned earlier (e.g. a pointer into another blob).</summary>
     public void Patch(ulong address, ReadOnlySpan<byte> bytes)
     {
         int at = checked((int)(address - JailStub.DataBase));
-        for (int i = 0; i < bytes.Length; i++) _data[at + i] = bytes[i];
+        if (at + bytes.Length > _len) throw new ArgumentOutOfRangeException(nameof(address));
+        bytes.CopyTo(_data.AsSpan(at));
     }
 
     /// <summary>A system call; its result (8 bytes) goes to <paramref name="store"/> when non-zero. Returns the step's index.</summary>
@@ -205,28 +216,28 @@ public sealed class JailProgram
     /// <summary>The ELF image: code (R+X) at 0x400000, data (R+W) at <see cref="JailStub.DataBase"/>, no executable stack.</summary>
     public byte[] Build()
     {
-        var data = new List<byte>(_data);
-        while (data.Count % 8 != 0) data.Add(0);
-        ulong stepsAt = JailStub.DataBase + (ulong)data.Count;
-        var s = new byte[JailStub.StepSize].AsSpan();
+        int stepsOffset = (_len + 7) & ~7;
+        int dataLength = stepsOffset + _steps.Count * JailStub.StepSize;
+        var code = JailStub.Code;
+        int codeEnd = JailStub.CodeOffset + code.Length;
+        if (codeEnd > JailStub.DataOffset) throw new InvalidOperationException("jail stub: code overlaps data");
+        var image = new byte[JailStub.DataOffset + dataLength];
+        var h = image.AsSpan();
+        var d = h.Slice(JailStub.DataOffset, dataLength);
+        _data.AsSpan(0, _len).CopyTo(d);
+        BinaryPrimitives.WriteUInt64LittleEndian(d, JailStub.DataBase + (ulong)stepsOffset);
+        BinaryPrimitives.WriteUInt64LittleEndian(d[8..], (ulong)_steps.Count);
+        BinaryPrimitives.WriteInt64LittleEndian(d[16..], ErrorFd);
+        var s = d[stepsOffset..];
         foreach (var (nr, flags, store, args) in _steps)
         {
             BinaryPrimitives.WriteInt64LittleEndian(s, nr);
             BinaryPrimitives.WriteUInt64LittleEndian(s[8..], flags);
             BinaryPrimitives.WriteUInt64LittleEndian(s[16..], store);
             for (int i = 0; i < 6; i++) BinaryPrimitives.WriteUInt64LittleEndian(s[(24 + 8 * i)..], args[i].Value);
-            data.AddRange(s.ToArray());
+            s = s[JailStub.StepSize..];
         }
-        var d = data.ToArray();
-        BinaryPrimitives.WriteUInt64LittleEndian(d, stepsAt);
-        BinaryPrimitives.WriteUInt64LittleEndian(d.AsSpan(8), (ulong)_steps.Count);
-        BinaryPrimitives.WriteInt64LittleEndian(d.AsSpan(16), ErrorFd);
 
-        var code = JailStub.Code;
-        int codeEnd = JailStub.CodeOffset + code.Length;
-        if (codeEnd > JailStub.DataOffset) throw new InvalidOperationException("jail stub: code overlaps data");
-        var image = new byte[JailStub.DataOffset + d.Length];
-        var h = image.AsSpan();
         h[0] = 0x7f; h[1] = (byte)'E'; h[2] = (byte)'L'; h[3] = (byte)'F';
         h[4] = 2; h[5] = 1; h[6] = 1;
         BinaryPrimitives.WriteUInt16LittleEndian(h[16..], 2);       // ET_EXEC
@@ -250,10 +261,9 @@ public sealed class JailProgram
             BinaryPrimitives.WriteUInt64LittleEndian(p[48..], align);
         }
         Phdr(h, 0, 1, 5, 0, JailStub.CodeBase, (ulong)codeEnd, 0x1000);                                   // PT_LOAD R+X
-        Phdr(h, 1, 1, 6, JailStub.DataOffset, JailStub.DataBase, (ulong)d.Length, 0x1000);                 // PT_LOAD R+W
+        Phdr(h, 1, 1, 6, JailStub.DataOffset, JailStub.DataBase, (ulong)dataLength, 0x1000);               // PT_LOAD R+W
         Phdr(h, 2, 0x6474e551, 6, 0, 0, 0, 16);                                                            // PT_GNU_STACK RW
         code.CopyTo(h[JailStub.CodeOffset..]);
-        d.CopyTo(h[JailStub.DataOffset..]);
         return image;
     }
 

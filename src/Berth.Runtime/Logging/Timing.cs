@@ -12,11 +12,12 @@ public static class Timing
     private static readonly string? s_setting = Environment.GetEnvironmentVariable("BERTH_TIMING");
     public static readonly bool Enabled = s_setting == "1" || (s_setting?.StartsWith('/') ?? false);
     private static int s_fd = -1;
+    private static readonly bool s_alloc = Environment.GetEnvironmentVariable("BERTH_TIMING_ALLOC") == "1";
 
     public static void Mark(string what)
     {
         if (!Enabled) return;
-        var line = $"{DateTime.UtcNow:ss.ffffff} [{Environment.ProcessId}] {what}\n";
+        var line = $"{DateTime.UtcNow:ss.ffffff} [{Environment.ProcessId}] {what}{(s_alloc ? $" ({GC.GetTotalAllocatedBytes(false) / 1024} KiB)" : "")}\n";
         int fd = 2;
         if (s_setting != "1")
         {
