@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text;
 using System.Text.Json;
 
 namespace Berth.Runtime.State;
@@ -8,28 +9,61 @@ internal static class RecordJson
 {
     public static byte[] Serialize(ContainerRecord r)
     {
-        using var ms = new MemoryStream();
-        using (var w = new Utf8JsonWriter(ms))
+        // Written out directly: Utf8JsonWriter's first string builds System.Text.Encodings.Web's
+        // escaping tables (a 64K-entry loop, ~0.1 ms of every create).
+        var sb = new StringBuilder(512);
+        sb.Append('{');
+        Str(sb, "id", r.Id).Append(',');
+        sb.Append("\"initPid\":").Append(r.InitPid.ToString(CultureInfo.InvariantCulture)).Append(',');
+        sb.Append("\"initStartTime\":").Append(r.InitStartTime.ToString(CultureInfo.InvariantCulture)).Append(',');
+        Str(sb, "bundle", r.Bundle).Append(',');
+        Str(sb, "rootfs", r.Rootfs).Append(',');
+        Str(sb, "created", r.Created.ToUniversalTime().ToString("O", CultureInfo.InvariantCulture)).Append(',');
+        Str(sb, "owner", r.Owner).Append(',');
+        Str(sb, "status", r.Status).Append(',');
+        Str(sb, "cgroupPath", r.CgroupPath);
+        if (r.Annotations is { Count: > 0 })
         {
-            w.WriteStartObject();
-            w.WriteString("id", r.Id);
-            w.WriteNumber("initPid", r.InitPid);
-            w.WriteNumber("initStartTime", r.InitStartTime);
-            w.WriteString("bundle", r.Bundle);
-            w.WriteString("rootfs", r.Rootfs);
-            w.WriteString("created", r.Created.ToUniversalTime().ToString("O", CultureInfo.InvariantCulture));
-            w.WriteString("owner", r.Owner);
-            w.WriteString("status", r.Status);
-            w.WriteString("cgroupPath", r.CgroupPath);
-            if (r.Annotations is { Count: > 0 })
+            sb.Append(",\"annotations\":{");
+            bool first = true;
+            foreach (var (k, v) in r.Annotations)
             {
-                w.WriteStartObject("annotations");
-                foreach (var (k, v) in r.Annotations) w.WriteString(k, v);
-                w.WriteEndObject();
+                if (!first) sb.Append(',');
+                first = false;
+                Str(sb, k, v);
             }
-            w.WriteEndObject();
+            sb.Append('}');
         }
-        return ms.ToArray();
+        sb.Append('}');
+        return Encoding.UTF8.GetBytes(sb.ToString());
+    }
+
+    private static StringBuilder Str(StringBuilder sb, string name, string? value)
+    {
+        Quote(sb, name).Append(':');
+        return Quote(sb, value ?? "");
+    }
+
+    /// <summary>A JSON string: quotes, backslashes and control characters escaped; everything else as is (UTF-8).</summary>
+    internal static StringBuilder Quote(StringBuilder sb, string s)
+    {
+        sb.Append('"');
+        foreach (char c in s)
+        {
+            switch (c)
+            {
+                case '"': sb.Append("\\\""); break;
+                case '\\': sb.Append("\\\\"); break;
+                case '\n': sb.Append("\\n"); break;
+                case '\r': sb.Append("\\r"); break;
+                case '\t': sb.Append("\\t"); break;
+                default:
+                    if (c < 0x20 || c is '\u2028' or '\u2029') sb.Append("\\u").Append(((int)c).ToString("x4", CultureInfo.InvariantCulture));
+                    else sb.Append(c);
+                    break;
+            }
+        }
+        return sb.Append('"');
     }
 
     /// <summary>Parses state.json; throws JsonException (or FormatException) when it is not one.</summary>
