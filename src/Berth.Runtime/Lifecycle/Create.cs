@@ -36,8 +36,6 @@ public sealed class CreateOptions
     public Action? ProtectExe { get; init; }
     /// <summary>Fork the cgroup migration warm-up (<see cref="MigrationWarmup.Kick"/>) when the .NET init is used.</summary>
     public bool WarmUpMigration { get; init; }
-    /// <summary>`run`: start follows at once and records "running", so create skips its "created" write.</summary>
-    public bool StartsAtOnce { get; set; }
 }
 
 /// <summary>`create`: validate, plan, then set up the container and leave its init blocked on the exec fifo.</summary>
@@ -147,7 +145,7 @@ public static class Create
             record.InitPid = pid;
             record.InitStartTime = Proc.StartTime(pid) ?? 0;
             record.Status = "created";
-            if (!o.StartsAtOnce) store.Save(record);
+            if (!host.InitSaved) store.SaveInit(record);
             if (o.PidFile is not null) WritePidFile(o.PidFile, pid);
             return new Container(store, record) { KnownHooks = spec.Hooks, HooksKnown = true };
         }
@@ -233,12 +231,16 @@ public static class Create
 
     private sealed class Host(StateStore store, ContainerRecord record, Oci.Runtime.Spec spec) : Launcher.IHost
     {
+        /// <summary>init.pid was written for the hooks already.</summary>
+        public bool InitSaved { get; private set; }
+
         public (string Creating, string Created) OnInitPid(int pid)
         {
             Logging.Timing.Mark("init ready");
             record.InitPid = pid;
             record.InitStartTime = Proc.StartTime(pid) ?? 0;
-            store.Save(record);
+            store.SaveInit(record);
+            InitSaved = true;
             var c = new Container(store, record);
             return (StateJson(c, "creating"), StateJson(c, "created"));
         }

@@ -12,7 +12,6 @@ public static class Run
 {
     public static int Execute(StateStore store, string id, CreateOptions o, bool detach)
     {
-        o.StartsAtOnce = true;
         var c = Create.Execute(store, id, o);
         int master = -1;
         try

@@ -41,8 +41,8 @@ public static class Start
             finally { LibC.close(fd); }
             File.Delete(fifo);
             Logging.Timing.Mark("start: released");
+            // Nothing is written: "running" is what the kernel says once the fifo is gone (Container.Status).
             c.Record.Status = "running";
-            store.Save(c.Record);
         }
         var poststart = HooksOf(c)?.Poststart;
         var state = poststart is { Count: > 0 } ? Create.StateJson(c, "running") : "";

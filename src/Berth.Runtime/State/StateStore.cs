@@ -28,6 +28,7 @@ public sealed partial class StateStore(string root)
     public string FifoPath(string id) => Path.Combine(Dir(id), "exec.fifo");
     public string ConfigPath(string id) => Path.Combine(Dir(id), "config.json");
     private string StatePath(string id) => Path.Combine(Dir(id), "state.json");
+    private string InitPath(string id) => Path.Combine(Dir(id), "init.pid");
 
     /// <summary>Creates the container's directory; fails if the id is taken.</summary>
     public void CreateDir(string id)
@@ -58,12 +59,43 @@ public sealed partial class StateStore(string root)
             if (Directory.Exists(Dir(id))) return new ContainerRecord { Id = id, Status = "creating" };
             throw new RuntimeError("container does not exist");
         }
-        try { return RecordJson.Parse(text); }
+        ContainerRecord r;
+        try { r = RecordJson.Parse(text); }
         catch (Exception e) when (e is JsonException or FormatException or InvalidOperationException) { throw new RuntimeError($"state of container \"{id}\" is corrupt ({path}): {e.Message}"); }
+        if (r.InitPid == 0 && ReadInit(id) is var (pid, start))
+        {
+            r.InitPid = pid;
+            r.InitStartTime = start;
+            if (r.Status == "creating") r.Status = "created";
+        }
+        return r;
     }
 
     public void Save(ContainerRecord record) =>
         AtomicFile.Write(StatePath(record.Id), RecordJson.Serialize(record));
+
+    /// <summary>
+    /// Records init's pid and start time once it exists, in init.pid beside state.json (which create
+    /// wrote before the cgroup, with no pid yet). A new file, not a second state.json: on ext4 a
+    /// rename over an existing file forces the new one's blocks to be allocated (auto_da_alloc), and
+    /// deleting allocated blocks later costs again, together ~0.17 ms of every run measured here.
+    /// The status is the kernel's (<see cref="Container.Status"/>), so start writes nothing.
+    /// </summary>
+    public void SaveInit(ContainerRecord record) =>
+        AtomicFile.Write(InitPath(record.Id), System.Text.Encoding.ASCII.GetBytes(
+            $"{record.InitPid.ToString(System.Globalization.CultureInfo.InvariantCulture)} {record.InitStartTime.ToString(System.Globalization.CultureInfo.InvariantCulture)}\n"));
+
+    private (int Pid, ulong Start)? ReadInit(string id)
+    {
+        string text;
+        try { text = File.ReadAllText(InitPath(id)); }
+        catch (IOException) { return null; }
+        var parts = text.Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        return parts.Length == 2 && int.TryParse(parts[0], System.Globalization.CultureInfo.InvariantCulture, out int pid) && pid > 0 &&
+               ulong.TryParse(parts[1], System.Globalization.CultureInfo.InvariantCulture, out ulong start)
+            ? (pid, start)
+            : throw new RuntimeError($"state of container \"{id}\" is corrupt ({InitPath(id)}): \"{text.Trim()}\"");
+    }
 
     public IEnumerable<string> Ids()
     {
@@ -73,7 +105,7 @@ public sealed partial class StateStore(string root)
     }
 
     /// <summary>The files a container's state dir holds (the common case is removed without listing it).</summary>
-    private static readonly string[] KnownFiles = ["state.json", "config.json", "lock", "exec.fifo"];
+    private static readonly string[] KnownFiles = ["state.json", "init.pid", "config.json", "lock", "exec.fifo"];
 
     public unsafe void Remove(string id)
     {

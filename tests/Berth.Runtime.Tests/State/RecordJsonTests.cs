@@ -30,3 +30,45 @@ public class RecordJsonTests
         Assert.Equal(r.Annotations, back.Annotations);
     }
 }
+
+/// <summary>init.pid beside state.json (ADR 0003's amendment): written once init exists, merged on load.</summary>
+public class StateStoreInitTests : IDisposable
+{
+    private readonly string _root = Directory.CreateTempSubdirectory("berth-state-test-").FullName;
+
+    public void Dispose() => Directory.Delete(_root, recursive: true);
+
+    [Fact]
+    public void A_record_without_a_pid_is_creating_until_init_pid_is_written()
+    {
+        var store = new StateStore(_root);
+        store.CreateDir("c1");
+        var r = new ContainerRecord { Id = "c1", Status = "creating", CgroupPath = "/berth/c1", Created = DateTime.UtcNow };
+        store.Save(r);
+        Assert.Equal(0, store.Load("c1").InitPid);
+        Assert.Equal("creating", store.Load("c1").Status);
+
+        r.InitPid = 4321;
+        r.InitStartTime = 987654321;
+        store.SaveInit(r);
+        var back = store.Load("c1");
+        Assert.Equal(4321, back.InitPid);
+        Assert.Equal(987654321UL, back.InitStartTime);
+        Assert.Equal("created", back.Status);
+        Assert.Equal("/berth/c1", back.CgroupPath);
+
+        store.Remove("c1");
+        Assert.False(Directory.Exists(Path.Combine(_root, "c1")));
+    }
+
+    [Fact]
+    public void A_corrupt_init_pid_is_named()
+    {
+        var store = new StateStore(_root);
+        store.CreateDir("c2");
+        store.Save(new ContainerRecord { Id = "c2", Status = "creating", Created = DateTime.UtcNow });
+        File.WriteAllText(Path.Combine(_root, "c2", "init.pid"), "not a pid");
+        var e = Assert.Throws<RuntimeError>(() => store.Load("c2"));
+        Assert.Contains("init.pid", e.Message);
+    }
+}
