@@ -118,8 +118,9 @@ public static unsafe partial class StubJail
     }
 
     /// <summary>The container init's program for <paramref name="plan"/> with <paramref name="cgroupCount"/> cgroup fds (pure but for reads of the host's /proc and /sys).</summary>
-    public static JailProgram CompileContainer(InitPlan plan, int cgroupCount) =>
-        Compile(plan, cgroupCount, plan.Joins.Any(j => j.Kind == NamespaceKind.Network), "berth-init", Kind.Container);
+    public static JailProgram CompileContainer(InitPlan plan, IReadOnlyList<string> cgroupDirs, bool lastBestEffort = false) =>
+        Compile(plan, 0, plan.Joins.Any(j => j.Kind == NamespaceKind.Network), "berth-init", Kind.Container,
+            optionalCgroups: lastBestEffort && cgroupDirs.Count > 0 ? 1 : 0, cgroupDirs: cgroupDirs);
 
     /// <summary>A container's init program, compiled and sealed before its cgroup exists (the two are made side by side).</summary>
     public sealed class PreparedContainer : IDisposable
@@ -134,12 +135,11 @@ public static unsafe partial class StubJail
     /// <summary>Compiles and seals the init of <paramref name="plan"/> (<see cref="ContainerUnsupported"/> must be null) for <paramref name="cgroup"/>'s directories.</summary>
     public static PreparedContainer PrepareContainer(InitPlan plan, ICgroupManager? cgroup)
     {
-        int count = cgroup?.Directories.Count ?? 0;
-        bool best = count > 0 && cgroup!.LastDirectoryBestEffort;
+        var dirs = cgroup?.Directories ?? [];
+        bool best = dirs.Count > 0 && cgroup!.LastDirectoryBestEffort;
         Logging.Timing.Mark("jail compile");
-        var program = Compile(plan, count, plan.Joins.Any(j => j.Kind == NamespaceKind.Network), "berth-init", Kind.Container,
-            freshIpc: true, optionalCgroups: best ? 1 : 0);
-        return new PreparedContainer { Program = program, Memfd = program.Seal(), CgroupCount = count, LastCgroupBestEffort = best };
+        var program = CompileContainer(plan, dirs, best);
+        return new PreparedContainer { Program = program, Memfd = program.Seal(), CgroupCount = dirs.Count, LastCgroupBestEffort = best };
     }
 
     /// <summary>
@@ -151,33 +151,14 @@ public static unsafe partial class StubJail
     {
         var dirs = cgroup?.Directories ?? [];
         if (dirs.Count != prepared.CgroupCount) throw new RuntimeError("jail stub: the init was prepared for another cgroup");
-        var fds = new List<int>();
-        try
+        int memfd = prepared.Memfd;
+        prepared.Memfd = -1; // Start closes it
+        // The program opens the cgroup.procs files itself (CompileContainer): no cgroup fds here.
+        var h = Start(plan, new Options
         {
-            for (int i = 0; i < dirs.Count; i++)
-            {
-                try { fds.Add(Fd.Open(Path.Combine(dirs[i], "cgroup.procs"), Consts.O_WRONLY | Consts.O_CLOEXEC)); }
-                catch (LinuxException e)
-                {
-                    if (!(prepared.LastCgroupBestEffort && i == dirs.Count - 1))
-                        throw new RuntimeError($"cgroup: open {dirs[i]}/cgroup.procs: {LinuxException.Describe(e.Errno)}");
-                    // A best-effort directory that could not be made: its join writes to /dev/null.
-                    fds.Add(Fd.Open("/dev/null", Consts.O_WRONLY | Consts.O_CLOEXEC));
-                }
-            }
-            int memfd = prepared.Memfd;
-            prepared.Memfd = -1; // Start closes it
-            var h = Start(plan, new Options
-            {
-                ReaperStatusFd = plan.FifoFd, CgroupDirs = dirs, CgroupProcsFds = fds,
-                OptionalCgroups = prepared.LastCgroupBestEffort ? 1 : 0, OnSeccompFd = onSeccompFd, Name = "berth-init",
-            }, Kind.Container, null, (prepared.Program, memfd));
-            return h.InitPid;
-        }
-        finally
-        {
-            foreach (var fd in fds) LibC.close(fd);
-        }
+            ReaperStatusFd = plan.FifoFd, CgroupDirs = [], OnSeccompFd = onSeccompFd, Name = "berth-init",
+        }, Kind.Container, null, (prepared.Program, memfd));
+        return h.InitPid;
     }
 
     /// <summary>The container's PID 1, from its setsid to the exec of the program.</summary>

@@ -57,8 +57,6 @@ public static unsafe partial class StubJail
         /// built-in profile), so that nothing can be left there for the next job.
         /// </summary>
         public bool FreshIpc { get; init; } = true;
-        /// <summary>The last this many of <see cref="CgroupDirs"/> are joined on a best-effort basis.</summary>
-        public int OptionalCgroups { get; init; }
         /// <summary>How long the jail may take to get to the program's exec.</summary>
         public TimeSpan SetupTimeout { get; init; } = TimeSpan.FromSeconds(20);
     }
@@ -96,7 +94,7 @@ public static unsafe partial class StubJail
         Compile(plan, cgroupCount, joinNetNs, name, Kind.Single);
 
     private static JailProgram Compile(InitPlan plan, int cgroupCount, bool joinNetNs, string name, Kind kind, bool freshIpc = true,
-        int optionalCgroups = 0)
+        int optionalCgroups = 0, IReadOnlyList<string>? cgroupDirs = null)
     {
         if ((kind == Kind.Container ? ContainerUnsupported(plan) : Unsupported(plan)) is { } why)
             throw new RuntimeError($"jail stub: not for plans with {why}");
@@ -114,6 +112,20 @@ public static unsafe partial class StubJail
             if (sig is not (9 or 19))
                 p.Call($"reset signal {sig}", SysRtSigaction, [sig, (long)zero32, 0, 8], mayFail: true);
         ulong zeroChar = p.Str("0");
+        if (cgroupDirs is not null)
+        {
+            // The stub opens each cgroup.procs itself (host paths, as berth would): no fds to pass.
+            ulong cgFd = p.Zeros(8);
+            for (int i = 0; i < cgroupDirs.Count; i++)
+            {
+                bool best = i >= cgroupDirs.Count - optionalCgroups;
+                p.Call($"open {cgroupDirs[i]}/cgroup.procs", SysOpen, [(long)p.Str(cgroupDirs[i] + "/cgroup.procs"), Consts.O_WRONLY | Consts.O_CLOEXEC, 0],
+                    store: cgFd, mayFail: best);
+                p.Call($"join the cgroup {cgroupDirs[i]}", SysWrite, [JailArg.At(cgFd), (long)zeroChar, 1], mayFail: best);
+                p.Call("close a cgroup fd", SysClose, [JailArg.At(cgFd)], mayFail: best);
+            }
+            cgroupCount = 0;
+        }
         for (int i = 0; i < cgroupCount; i++)
         {
             // The last optionalCgroups are best effort (the unified directory of a hybrid host).
@@ -640,7 +652,7 @@ public static unsafe partial class StubJail
         else
         {
             Logging.Timing.Mark("jail compile");
-            program = Compile(plan, o.CgroupDirs.Count, netJoin.Path is not null, o.Name, kind, o.FreshIpc, o.OptionalCgroups);
+            program = Compile(plan, o.CgroupDirs.Count, netJoin.Path is not null, o.Name, kind, o.FreshIpc);
         }
         var fds = new List<(int From, int To)>();
         var toClose = new List<int>();

@@ -7,8 +7,8 @@ namespace Berth.Runtime.State;
 
 /// <summary>
 /// The runtime's state root (--root, default /run/berth): one directory per container holding
-/// state.json (written atomically), config.json (the spec it was created from), exec.fifo
-/// while it waits for `start`, and a lock file serialising operations on it.
+/// state.json (written atomically), init.pid once init exists, config.json (the spec it was created
+/// from), exec.fifo while it waits for `start`; operations on it are serialised by a flock on the directory.
 /// </summary>
 public sealed partial class StateStore(string root)
 {
@@ -105,7 +105,7 @@ public sealed partial class StateStore(string root)
     }
 
     /// <summary>The files a container's state dir holds (the common case is removed without listing it).</summary>
-    private static readonly string[] KnownFiles = ["state.json", "init.pid", "config.json", "lock", "exec.fifo"];
+    private static readonly string[] KnownFiles = ["state.json", "init.pid", "config.json", "exec.fifo"];
 
     public unsafe void Remove(string id)
     {
@@ -119,8 +119,11 @@ public sealed partial class StateStore(string root)
         catch (DirectoryNotFoundException) { }
     }
 
-    /// <summary>Takes an exclusive flock on the container's lock file; dispose to release.</summary>
-    public Lock LockContainer(string id) => new(Path.Combine(Dir(id), "lock"));
+    /// <summary>
+    /// Takes an exclusive flock on the container's directory; dispose to release. (The directory, not
+    /// a lock file in it: on this ext4 /run every file made and unlinked costs journal work, ~0.1 ms.)
+    /// </summary>
+    public Lock LockContainer(string id) => new(Dir(id));
 
     public sealed class Lock : IDisposable
     {
@@ -128,7 +131,7 @@ public sealed partial class StateStore(string root)
 
         public Lock(string path)
         {
-            _fd = Fd.TryOpen(path, Consts.O_RDWR | Consts.O_CREAT, 0x180);
+            _fd = Fd.TryOpen(path, Consts.O_RDONLY | Consts.O_DIRECTORY);
             if (_fd < 0) throw new RuntimeError("container does not exist");
             if (LibC.flock(_fd, Consts.LOCK_EX) != 0) throw Berth.Linux.LinuxException.Last("flock", path);
         }

@@ -56,7 +56,7 @@ public class ContainerStubTests
     [Fact]
     public void No_path_based_call_names_a_path_inside_the_rootfs()
     {
-        var p = StubJail.CompileContainer(Plan(), cgroupCount: 3);
+        var p = StubJail.CompileContainer(Plan(), ["/sys/fs/cgroup/pids/berth/c1", "/sys/fs/cgroup/memory/berth/c1", "/sys/fs/cgroup/unified/berth/c1"], lastBestEffort: true);
         int mounts = 0, resolves = 0;
         for (int i = 0; i < p.Count; i++)
         {
@@ -92,7 +92,7 @@ public class ContainerStubTests
     [Fact]
     public void Init_waits_on_the_fifo_then_execs_the_program_itself()
     {
-        var p = StubJail.CompileContainer(Plan(s => s.Process!.Args = ["sh", "-c", "true"]), cgroupCount: 0);
+        var p = StubJail.CompileContainer(Plan(s => s.Process!.Args = ["sh", "-c", "true"]), []);
         var steps = Enumerable.Range(0, p.Count).Select(i => (i, p.Step(i).Nr, What: p.Describe(i))).ToList();
         int ready = steps.FindIndex(s => s.What == "report ready");
         int wait = steps.FindIndex(s => s.What == "wait for start");
