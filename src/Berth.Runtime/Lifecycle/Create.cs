@@ -94,19 +94,26 @@ public static class Create
         {
             // No flock here: the state dir was created exclusively above, and a lock fd would be
             // inherited by the forked init and outlive this command.
-            MakeFifo(store.FifoPath(id));
-            File.Copy(Path.Combine(bundle, "config.json"), store.ConfigPath(id));
             var record = new ContainerRecord
             {
                 Id = id, Bundle = bundle, Rootfs = plan.Rootfs, Created = DateTime.UtcNow,
-                Owner = Owner(), Status = "creating", CgroupPath = cgPath, Annotations = spec.Annotations,
+                Status = "creating", CgroupPath = cgPath, Annotations = spec.Annotations,
             };
-            store.Save(record);
-            Logging.Timing.Mark("state saved");
+            // The state is on disk before the cgroup is made: a crash in between leaves a container
+            // that `delete --force` finds and cleans up.
+            void SaveState()
+            {
+                MakeFifo(store.FifoPath(id));
+                File.Copy(Path.Combine(bundle, "config.json"), store.ConfigPath(id));
+                record.Owner = Owner();
+                store.Save(record);
+                Logging.Timing.Mark("state saved");
+            }
             cgroup = CgroupSetup.Open(cgPath);
-            if (viaJailStub) prepared = PrepareBesideCgroup(plan, cgroup, resources);
+            if (viaJailStub) prepared = PrepareBeside(plan, cgroup, SaveState, resources);
             else
             {
+                SaveState();
                 cgroup?.Create();
                 cgroup?.Apply(resources);
             }
@@ -164,30 +171,28 @@ public static class Create
     }
 
     /// <summary>
-    /// The stub's program is compiled and sealed while another thread makes the cgroup (about half a
-    /// millisecond each, and neither needs the other). No fork follows on this path, so the thread is safe.
+    /// The stub's program is compiled and sealed while another thread writes the state and then makes
+    /// the cgroup (each about half a millisecond, more when the state's disk is busy; the program needs
+    /// neither). No fork follows on this path, so the thread is safe.
     /// </summary>
-    private static StubJail.PreparedContainer PrepareBesideCgroup(InitPlan plan, ICgroupManager? cgroup, CgroupResources resources)
+    private static StubJail.PreparedContainer PrepareBeside(InitPlan plan, ICgroupManager? cgroup, Action saveState, CgroupResources resources)
     {
         Exception? failed = null;
-        Thread? maker = null;
-        if (cgroup is not null)
+        var maker = new Thread(() =>
         {
-            maker = new Thread(() =>
+            try
             {
-                try
-                {
-                    Berth.Linux.Cgroups.MigrationWarmup.MoveThisThread();
-                    cgroup.Create();
-                    cgroup.Apply(resources);
-                }
-                catch (Exception e) { failed = e; }
-            }, 256 * 1024) { IsBackground = true, Name = "cgroup" };
-            maker.Start();
-        }
+                saveState();
+                Berth.Linux.Cgroups.MigrationWarmup.MoveThisThread();
+                cgroup?.Create();
+                cgroup?.Apply(resources);
+            }
+            catch (Exception e) { failed = e; }
+        }, 256 * 1024) { IsBackground = true, Name = "state and cgroup" };
+        maker.Start();
         StubJail.PreparedContainer prepared;
         try { prepared = StubJail.PrepareContainer(plan, cgroup); }
-        finally { maker?.Join(); }
+        finally { maker.Join(); }
         if (failed is not null)
         {
             prepared.Dispose();
