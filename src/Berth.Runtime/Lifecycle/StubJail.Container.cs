@@ -25,11 +25,24 @@ namespace Berth.Runtime.Lifecycle;
 /// </summary>
 public static unsafe partial class StubJail
 {
-    private const long SysRead = 0, SysDup3 = 292, SysOpenat2 = 437, SysMkdirat = 258, SysMknodat = 259, SysFchownat = 260,
+    private const long SysRead = 0, SysDup3 = 292, SysOpenat = 257, SysOpenat2 = 437, SysMkdirat = 258, SysMknodat = 259, SysFchownat = 260,
         SysUnlinkat = 263, SysSymlinkat = 266, SysKeyctl = 250;
 
     /// <summary>The fixed fd a resolved mount target is moved to, so its /proc/self/fd path is known when the program is compiled.</summary>
     private const int TargetFd = 1000;
+
+    /// <summary>A fresh tmpfs of the init's own (the cgroup mount's), held while its directories are made.</summary>
+    private const int TmpfsFd = 1001;
+
+    /// <summary>name in the held tmpfs (<see cref="TmpfsFd"/>), opened without following links, as <see cref="TargetFd"/>.</summary>
+    private static ulong HoldIn(InRootSteps r, string what, ulong name)
+    {
+        var p = r.P;
+        p.Call($"open {what}", SysOpenat, [TmpfsFd, (long)name, Consts.O_PATH | Consts.O_DIRECTORY | Consts.O_NOFOLLOW | Consts.O_CLOEXEC, 0], store: r.SlotAddress);
+        p.Call($"hold {what}", SysDup3, r.Slot, TargetFd, Consts.O_CLOEXEC);
+        r.CloseSlot($"close {what}");
+        return r.TargetPath;
+    }
 
     /// <summary>What <paramref name="plan"/> (a container's, from an untrusted bundle) needs that the container stub does not do; null when it can run it.</summary>
     public static string? ContainerUnsupported(InitPlan plan)
@@ -278,6 +291,7 @@ public static unsafe partial class StubJail
                 store: slot, mayFail: mayFail);
 
         public JailArg Slot => JailArg.At(slot);
+        public ulong SlotAddress => slot;
 
         public void CloseSlot(string what) => p.Call(what, SysClose, JailArg.At(slot));
 
@@ -404,27 +418,39 @@ public static unsafe partial class StubJail
         ulong tmp = r.Target(dest, dest, Consts.O_PATH | Consts.O_DIRECTORY);
         p.Call($"mount tmpfs on {dest}", SysMount, (long)p.Str("tmpfs"), (long)tmp, (long)p.Str("tmpfs"),
             (long)(Consts.MS_NOSUID | Consts.MS_NODEV | Consts.MS_NOEXEC), (long)p.Str("mode=755"));
+        // The tmpfs just mounted is this init's alone (its mount namespace is private and nothing of
+        // the container runs yet): its directories are made and opened relative to one held fd of it,
+        // with O_NOFOLLOW, instead of resolving the whole path from the rootfs for each hierarchy.
+        r.Open($"open {dest}", dest, Consts.O_RDONLY | Consts.O_DIRECTORY);
+        p.Call($"hold {dest}", SysDup3, r.Slot, TmpfsFd, Consts.O_CLOEXEC);
+        r.CloseSlot($"close {dest}");
         foreach (var h in hostMounts)
         {
             var name = h.MountPoint["/sys/fs/cgroup".Length..].TrimStart('/');
             if (name.Length == 0 || name.Contains('/')) continue;
             var sub = dest + "/" + name;
-            r.MkdirAll(sub);
+            ulong nameStr = p.Str(name);
+            p.Call($"mkdir {sub}", SysMkdirat, TmpfsFd, (long)nameStr, 0x1ed);
+            ulong t = HoldIn(r, sub, nameStr);
             string? options = h.FsType == "cgroup" ? string.Join(',', h.SuperOptions.Split(',').Where(x => x is not ("rw" or "ro"))) : null;
             // A hybrid host's unified directory is made best effort (CgroupV1Manager.Create): so is its bind.
-            Hierarchy(sub, h.FsType, options, h.MountPoint, bestEffort: h.FsType == "cgroup2");
+            bool bestEffort = h.FsType == "cgroup2";
+            if (plan.NewCgroupNs)
+            {
+                p.Call($"mount {h.FsType} on {sub}", SysMount, (long)cgroupStr, (long)t, (long)p.Str(h.FsType), (long)flags,
+                    options is null ? 0 : (long)p.Str(options));
+                continue;
+            }
+            var own = string.IsNullOrEmpty(plan.CgroupPath) ? h.MountPoint : h.MountPoint + "/" + plan.CgroupPath.TrimStart('/');
+            p.Call($"bind {own} on {sub}", SysMount, [(long)p.Str(own), (long)t, 0, (long)(Consts.MS_BIND | Consts.MS_REC), 0], mayFail: bestEffort);
+            t = HoldIn(r, sub, nameStr); // the bind mount now, not the directory under it
+            p.Call($"remount {sub}", SysMount, [0, (long)t, 0, (long)(Consts.MS_REMOUNT | Consts.MS_BIND | flags), 0], mayFail: bestEffort);
         }
         // Comounted controllers ("cpu,cpuacct") are also reachable by each name, as on the host.
-        var links = new List<(string Name, string Target)>();
         foreach (var link in Directory.GetFileSystemEntries("/sys/fs/cgroup"))
-            if (new FileInfo(link).LinkTarget is { } target) links.Add((Path.GetFileName(link), target));
-        if (links.Count > 0)
-        {
-            r.Open($"open {dest}", dest, Consts.O_RDONLY | Consts.O_DIRECTORY);
-            foreach (var (name, target) in links)
-                p.Call($"symlink {dest}/{name}", SysSymlinkat, [(long)p.Str(target), r.Slot, (long)p.Str(name)], mayFail: true);
-            r.CloseSlot($"close {dest}");
-        }
+            if (new FileInfo(link).LinkTarget is { } target)
+                p.Call($"symlink {dest}/{Path.GetFileName(link)}", SysSymlinkat, [(long)p.Str(target), TmpfsFd, (long)p.Str(Path.GetFileName(link))], mayFail: true);
+        p.Call($"close {dest}", SysClose, TmpfsFd);
         if ((flags & Consts.MS_RDONLY) != 0)
         {
             // The tmpfs itself goes read-only last, after its subdirectories exist.
