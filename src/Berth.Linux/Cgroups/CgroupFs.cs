@@ -16,6 +16,14 @@ internal interface ICgroupFs
     string? TryRead(string path);
     /// <summary>One write(2) of <paramref name="value"/>; throws a <see cref="CgroupException"/> naming file and value.</summary>
     void Write(string path, string value);
+    /// <summary>
+    /// One write(2) per value, in order, each to its file under <paramref name="dir"/> (device rules:
+    /// the kernel parses one rule per write, and the order of allows and denies matters).
+    /// </summary>
+    void WriteInOrder(string dir, IEnumerable<(string File, string Value)> writes)
+    {
+        foreach (var (file, value) in writes) Write(Path.Combine(dir, file), value);
+    }
     /// <summary>mkdir -p; throws a <see cref="CgroupException"/> naming the directory.</summary>
     void MkdirAll(string path);
     /// <summary>rmdir(2); 0 on success, else the errno.</summary>
@@ -83,6 +91,38 @@ internal sealed unsafe class CgroupFs : ICgroupFs
             }
         }
         finally { LibC.close(fd); }
+    }
+
+    /// <summary>As the interface's, with each file opened once (a device list is ~10 rules: 20 fewer opens and closes on cgroupfs).</summary>
+    public void WriteInOrder(string dir, IEnumerable<(string File, string Value)> writes)
+    {
+        var open = new Dictionary<string, int>(StringComparer.Ordinal);
+        try
+        {
+            foreach (var (file, value) in writes)
+            {
+                var path = Path.Combine(dir, file);
+                if (!open.TryGetValue(file, out int fd))
+                {
+                    fixed (byte* p = CString.Of(path)) fd = LibC.open(p, Consts.O_WRONLY | Consts.O_CLOEXEC, 0);
+                    if (fd < 0) throw WriteError(path, value, Marshal.GetLastPInvokeError());
+                    open[file] = fd;
+                }
+                var bytes = Encoding.UTF8.GetBytes(value);
+                while (true)
+                {
+                    nint n;
+                    fixed (byte* b = bytes) n = LibC.write(fd, b, bytes.Length);
+                    if (n >= 0) break;
+                    int errno = Marshal.GetLastPInvokeError();
+                    if (errno != Consts.EINTR) throw WriteError(path, value, errno);
+                }
+            }
+        }
+        finally
+        {
+            foreach (var fd in open.Values) LibC.close(fd);
+        }
     }
 
     internal static CgroupException WriteError(string path, string value, int errno) =>

@@ -108,7 +108,7 @@ internal sealed class CgroupV1Manager : ICgroupManager
         {
             var dir = Require("devices", "a device rule list");
             // One rule per write: the kernel parses a single rule per write(2), and order matters.
-            foreach (var rule in r.Devices) Write(dir, rule.Allow ? "devices.allow" : "devices.deny", rule.V1Line);
+            _fs.WriteInOrder(dir, r.Devices.Select(rule => (rule.Allow ? "devices.allow" : "devices.deny", rule.V1Line)));
         }
         if (r.BlkioWeight is { } weight and not 0)
         {
