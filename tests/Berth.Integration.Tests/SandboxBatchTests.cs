@@ -111,14 +111,20 @@ public sealed class SandboxBatchTests(TestEnvironment env) : IntegrationTest(env
         Assert.Equal(0, r.ExitCode);
     }
 
+    /// <summary>A --box DIR holding "input" = "clean", and its job-JSON key.</summary>
+    private (string Box, string BoxKey) CleanBox(string marker)
+    {
+        var box = Path.Combine(Scratch, "box-" + marker);
+        Directory.CreateDirectory(box);
+        File.WriteAllText(Path.Combine(box, "input"), "clean\n");
+        return (box, ",\"box\":" + JsonSerializer.Serialize(box));
+    }
+
     [Fact]
     public void Leftovers_of_a_job_do_not_reach_the_next_one_in_the_same_worker()
     {
         var marker = Marker();
-        var box = Path.Combine(Scratch, "box-" + marker);
-        Directory.CreateDirectory(box);
-        File.WriteAllText(Path.Combine(box, "input"), "clean\n");
-        var boxKey = ",\"box\":" + JsonSerializer.Serialize(box);
+        var (box, boxKey) = CleanBox(marker);
         // A host directory the first job points symlinks at: emptying the jail's /tmp must not follow them.
         var canary = Path.Combine(Scratch, "canary-" + marker);
         Directory.CreateDirectory(canary);
@@ -153,10 +159,7 @@ public sealed class SandboxBatchTests(TestEnvironment env) : IntegrationTest(env
     public void A_kept_box_is_verified_byte_for_byte_even_against_writes_through_a_mapping()
     {
         var marker = Marker();
-        var box = Path.Combine(Scratch, "box-" + marker);
-        Directory.CreateDirectory(box);
-        File.WriteAllText(Path.Combine(box, "input"), "clean\n");
-        var boxKey = ",\"box\":" + JsonSerializer.Serialize(box);
+        var (box, boxKey) = CleanBox(marker);
         var check = Job("[ \"$(cat /box/input)\" = clean ] || exit 1; [ \"$(ls -A /box)\" = input ] || exit 2", marker, boxKey);
         var mmap = "{\"command\":" + JsonSerializer.Serialize(new[] { "/usr/bin/python3", "-c",
             "import mmap; f = open('/box/input', 'r+b'); m = mmap.mmap(f.fileno(), 0); m[0:5] = b'DIRTY'; m.flush()" }) + boxKey + "}";

@@ -74,22 +74,10 @@ internal sealed unsafe class CgroupFs : ICgroupFs
 
     public void Write(string path, string value)
     {
-        // cgroupfs wants the whole value in one write(2): a short write would be a different value.
         int fd;
         fixed (byte* p = CString.Of(path)) fd = LibC.open(p, Consts.O_WRONLY | Consts.O_TRUNC | Consts.O_CLOEXEC, 0);
         if (fd < 0) throw WriteError(path, value, Marshal.GetLastPInvokeError());
-        try
-        {
-            var bytes = Encoding.UTF8.GetBytes(value);
-            while (true)
-            {
-                nint n;
-                fixed (byte* b = bytes) n = LibC.write(fd, b, bytes.Length);
-                if (n >= 0) return;
-                int errno = Marshal.GetLastPInvokeError();
-                if (errno != Consts.EINTR) throw WriteError(path, value, errno);
-            }
-        }
+        try { WriteOnce(fd, path, value); }
         finally { LibC.close(fd); }
     }
 
@@ -108,20 +96,26 @@ internal sealed unsafe class CgroupFs : ICgroupFs
                     if (fd < 0) throw WriteError(path, value, Marshal.GetLastPInvokeError());
                     open[file] = fd;
                 }
-                var bytes = Encoding.UTF8.GetBytes(value);
-                while (true)
-                {
-                    nint n;
-                    fixed (byte* b = bytes) n = LibC.write(fd, b, bytes.Length);
-                    if (n >= 0) break;
-                    int errno = Marshal.GetLastPInvokeError();
-                    if (errno != Consts.EINTR) throw WriteError(path, value, errno);
-                }
+                WriteOnce(fd, path, value);
             }
         }
         finally
         {
             foreach (var fd in open.Values) LibC.close(fd);
+        }
+    }
+
+    /// <summary>cgroupfs wants the whole value in one write(2): a short write would be a different value.</summary>
+    private static void WriteOnce(int fd, string path, string value)
+    {
+        var bytes = Encoding.UTF8.GetBytes(value);
+        while (true)
+        {
+            nint n;
+            fixed (byte* b = bytes) n = LibC.write(fd, b, bytes.Length);
+            if (n >= 0) return;
+            int errno = Marshal.GetLastPInvokeError();
+            if (errno != Consts.EINTR) throw WriteError(path, value, errno);
         }
     }
 

@@ -21,9 +21,11 @@ public static unsafe class MigrationWarmup
     /// (v1 "tasks" takes a thread id and moves that thread only) into berth's pids parent. On cgroup
     /// v2 a thread cannot be moved alone into a domain cgroup; nothing is done there.
     /// </summary>
+    private static bool Disabled => Environment.GetEnvironmentVariable("BERTH_MIGRATION_WARMUP") == "0";
+
     public static void MoveThisThread()
     {
-        if (Environment.GetEnvironmentVariable("BERTH_MIGRATION_WARMUP") == "0") return;
+        if (Disabled) return;
         var tid = CString.Of(LibC.syscall(Syscalls.Gettid, 0, 0, 0, 0, 0, 0).ToString(System.Globalization.CultureInfo.InvariantCulture));
         fixed (byte* p = CString.Of("/sys/fs/cgroup/pids/berth/tasks"))
         fixed (byte* v = tid)
@@ -38,7 +40,7 @@ public static unsafe class MigrationWarmup
     /// <summary>Forks the warm-up writer and returns at once (the child is not waited for). BERTH_MIGRATION_WARMUP=0 skips it (for A/B measurements).</summary>
     public static void Kick()
     {
-        if (Environment.GetEnvironmentVariable("BERTH_MIGRATION_WARMUP") == "0") return;
+        if (Disabled) return;
         string? target = null;
         foreach (var c in Candidates)
         {

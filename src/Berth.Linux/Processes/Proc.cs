@@ -94,14 +94,16 @@ public static unsafe class Proc
     /// The child inherits everything else as a fork would (credentials, rlimits, seccomp filter,
     /// fds without close-on-exec, signal mask). Returns the child's pid; throws when the exec failed.
     /// </summary>
-    public static int Spawn(string path, IReadOnlyList<string> args, IReadOnlyList<string> env)
+    public static int Spawn(string path, IReadOnlyList<string> args, IReadOnlyList<string> env) => SpawnCore(path, args, env, null);
+
+    private static int SpawnCore(string path, IReadOnlyList<string> args, IReadOnlyList<string> env, byte* actions)
     {
         using var argv = new CStringArray(args);
         using var envp = new CStringArray(env);
         int pid;
         int err;
         fixed (byte* p = CString.Of(path))
-            err = LibC.posix_spawn(&pid, p, null, null, argv.Pointer, envp.Pointer);
+            err = LibC.posix_spawn(&pid, p, actions, null, argv.Pointer, envp.Pointer);
         if (err != 0) throw new LinuxException("exec", path, err);
         return pid;
     }
@@ -125,14 +127,7 @@ public static unsafe class Proc
                     int err = LibC.posix_spawn_file_actions_adddup2(actions, from, to);
                     if (err != 0) throw new LinuxException("posix_spawn_file_actions_adddup2", path, err);
                 }
-                using var argv = new CStringArray(args);
-                using var envp = new CStringArray(env);
-                int pid;
-                int rc;
-                fixed (byte* p = CString.Of(path))
-                    rc = LibC.posix_spawn(&pid, p, actions, null, argv.Pointer, envp.Pointer);
-                if (rc != 0) throw new LinuxException("exec", path, rc);
-                return pid;
+                return SpawnCore(path, args, env, actions);
             }
             finally { LibC.posix_spawn_file_actions_destroy(actions); }
         }

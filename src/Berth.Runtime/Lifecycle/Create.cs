@@ -121,8 +121,6 @@ public static class Create
 
             var host = new Host(store, record, spec);
             plan.FifoFd = Fd.Open(store.FifoPath(id), Consts.O_RDWR);
-            plan.ReaperStatusFd = o.ReaperStatusFd;
-            plan.InitProcess = o.InitProcess;
             if (plan.ReaperStatusFd >= 0 || plan.InitProcess) Reaper.Prepare();
             if (o.ConsoleSocket is not null)
                 plan.ConsoleSocketFd = Berth.Linux.Sockets.UnixSocket.Connect(o.ConsoleSocket, "console socket");
@@ -221,8 +219,6 @@ public static class Create
     private static int ChooseExeProtection(InitPlan plan, CreateOptions o)
     {
         if (o.ProtectExe is null || SealedExe.IsProtected()) return -1;
-        plan.ReaperStatusFd = o.ReaperStatusFd;
-        plan.InitProcess = o.InitProcess;
         var why = ExecStubPolicy.Refusal(plan, ExecStubPolicy.RuntimeFiltered());
         if (why is null)
         {

@@ -132,8 +132,11 @@ public static unsafe partial class StubJail
 
     /// <summary>The container init's program for <paramref name="plan"/> with <paramref name="cgroupCount"/> cgroup fds (pure but for reads of the host's /proc and /sys).</summary>
     public static JailProgram CompileContainer(InitPlan plan, IReadOnlyList<string> cgroupDirs, bool lastBestEffort = false) =>
+        CompileContainer(plan, cgroupDirs, lastBestEffort, supportChecked: false);
+
+    private static JailProgram CompileContainer(InitPlan plan, IReadOnlyList<string> cgroupDirs, bool lastBestEffort, bool supportChecked) =>
         Compile(plan, 0, plan.Joins.Any(j => j.Kind == NamespaceKind.Network), "berth-init", Kind.Container,
-            optionalCgroups: lastBestEffort && cgroupDirs.Count > 0 ? 1 : 0, cgroupDirs: cgroupDirs);
+            optionalCgroups: lastBestEffort && cgroupDirs.Count > 0 ? 1 : 0, cgroupDirs: cgroupDirs, supportChecked: supportChecked);
 
     /// <summary>A container's init program, compiled and sealed before its cgroup exists (the two are made side by side).</summary>
     public sealed class PreparedContainer : IDisposable
@@ -145,13 +148,13 @@ public static unsafe partial class StubJail
         public void Dispose() { Fd.Close(Memfd); Memfd = -1; }
     }
 
-    /// <summary>Compiles and seals the init of <paramref name="plan"/> (<see cref="ContainerUnsupported"/> must be null) for <paramref name="cgroup"/>'s directories.</summary>
+    /// <summary>Compiles and seals the init of <paramref name="plan"/> for <paramref name="cgroup"/>'s directories; the caller has had null from <see cref="ContainerUnsupported"/> (not asked again).</summary>
     public static PreparedContainer PrepareContainer(InitPlan plan, ICgroupManager? cgroup)
     {
         var dirs = cgroup?.Directories ?? [];
         bool best = dirs.Count > 0 && cgroup!.LastDirectoryBestEffort;
         Logging.Timing.Mark("jail compile");
-        var program = CompileContainer(plan, dirs, best);
+        var program = CompileContainer(plan, dirs, best, supportChecked: true);
         return new PreparedContainer { Program = program, Memfd = program.Seal(), CgroupCount = dirs.Count, LastCgroupBestEffort = best };
     }
 

@@ -94,9 +94,9 @@ public static unsafe partial class StubJail
         Compile(plan, cgroupCount, joinNetNs, name, Kind.Single);
 
     private static JailProgram Compile(InitPlan plan, int cgroupCount, bool joinNetNs, string name, Kind kind, bool freshIpc = true,
-        int optionalCgroups = 0, IReadOnlyList<string>? cgroupDirs = null)
+        int optionalCgroups = 0, IReadOnlyList<string>? cgroupDirs = null, bool supportChecked = false)
     {
-        if ((kind == Kind.Container ? ContainerUnsupported(plan) : Unsupported(plan)) is { } why)
+        if (!supportChecked && (kind == Kind.Container ? ContainerUnsupported(plan) : Unsupported(plan)) is { } why)
             throw new RuntimeError($"jail stub: not for plans with {why}");
         var p = new JailProgram { ErrorFd = SyncFd };
         string root = plan.Rootfs.TrimEnd('/');
