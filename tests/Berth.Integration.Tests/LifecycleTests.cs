@@ -45,6 +45,34 @@ public sealed class LifecycleTests(TestEnvironment env) : IntegrationTest(env)
         c.AssertNoLeaks("after run");
     }
 
+    /// <summary>
+    /// `run` starts its init through a pipe it holds: the state dir has no exec fifo and no config
+    /// copy, only state.json (the config inside it) and init.pid (ADR 0003, second amendment).
+    /// </summary>
+    [Theory]
+    [InlineData("stub")]
+    [InlineData("dotnet")]
+    public void A_run_keeps_only_state_json_and_init_pid(string init)
+    {
+        var c = NewContainer();
+        if (init == "dotnet") c.UseDotnetInit();
+        c.Args("sleep", "60");
+        using var run = c.RunInBackground();
+        c.WaitForStatus("running");
+        var dir = Path.Combine(c.StateRoot, c.Id);
+        Assert.Equal(["init.pid", "state.json"], Directory.GetFiles(dir).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+        var state = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "state.json")))!;
+        var config = JsonNode.Parse((string)state["config"]!)!;
+        Assert.Equal("sleep", (string?)config["process"]!["args"]![0]);
+        var again = c.Start();
+        Assert.NotEqual(0, again.ExitCode);
+        Assert.Contains("already running", again.Stderr);
+
+        Assert.True(c.Kill("KILL").Succeeded);
+        Assert.Equal(137, run.Wait(TimeSpan.FromSeconds(20)).ExitCode);
+        c.AssertNoLeaks("after run");
+    }
+
     [Fact]
     public void Create_start_state_kill_delete_transitions()
     {
@@ -60,6 +88,7 @@ public sealed class LifecycleTests(TestEnvironment env) : IntegrationTest(env)
         Assert.Equal(c.BundleDir, (string?)created["bundle"]);
         Assert.False(string.IsNullOrEmpty((string?)created["ociVersion"]), created.ToJsonString());
         Assert.Equal("yes", (string?)created["annotations"]?["org.berth.test"]);
+        Assert.Equal("root", (string?)created["owner"]); // the state dir's owner, named from /etc/passwd as runc does
         int pid = (int)created["pid"]!;
         Assert.True(pid > 0 && Kernel.ProcessAlive(pid), $"created container's pid {pid} is not alive");
         Thread.Sleep(200);

@@ -36,6 +36,11 @@ public sealed class CreateOptions
     public Action? ProtectExe { get; init; }
     /// <summary>Fork the cgroup migration warm-up (<see cref="MigrationWarmup.Kick"/>) when the .NET init is used.</summary>
     public bool WarmUpMigration { get; init; }
+    /// <summary>
+    /// `run`: this process starts the container itself, so init waits on a pipe it holds
+    /// (<see cref="Container.StartFd"/>) and no exec fifo is made in the state dir.
+    /// </summary>
+    public bool StartInProcess { get; set; }
 }
 
 /// <summary>`create`: validate, plan, then set up the container and leave its init blocked on the exec fifo.</summary>
@@ -50,12 +55,13 @@ public static class Create
         if (!Directory.Exists(bundle)) throw new RuntimeError($"bundle {bundle} does not exist");
 
         Oci.Runtime.Spec spec;
+        byte[] configBytes;
         InitPlan plan;
         CgroupResources resources;
         string cgPath;
         try
         {
-            spec = SpecLoader.Load(bundle);
+            spec = SpecLoader.Load(bundle, out configBytes);
             Logging.Timing.Mark("loaded");
             foreach (var warning in SpecValidator.Validate(spec, bundle)) Logging.Log.Warn(warning);
             Logging.Timing.Mark("validated");
@@ -90,6 +96,7 @@ public static class Create
         store.CreateDir(id);
         ICgroupManager? cgroup = null;
         StubJail.PreparedContainer? prepared = null;
+        int startFd = -1;
         try
         {
             // No flock here: the state dir was created exclusively above, and a lock fd would be
@@ -98,29 +105,29 @@ public static class Create
             {
                 Id = id, Bundle = bundle, Rootfs = plan.Rootfs, Created = DateTime.UtcNow,
                 Status = "creating", CgroupPath = cgPath, Annotations = spec.Annotations,
+                Config = System.Text.Encoding.UTF8.GetString(configBytes),
             };
             // The state is on disk before the cgroup is made: a crash in between leaves a container
             // that `delete --force` finds and cleans up.
             void SaveState()
             {
-                MakeFifo(store.FifoPath(id));
-                File.Copy(Path.Combine(bundle, "config.json"), store.ConfigPath(id));
-                record.Owner = Owner();
+                if (!o.StartInProcess) MakeFifo(store.FifoPath(id));
                 store.Save(record);
                 Logging.Timing.Mark("state saved");
             }
-            cgroup = CgroupSetup.Open(cgPath);
-            if (viaJailStub) prepared = PrepareBeside(plan, cgroup, SaveState, resources);
+            if (viaJailStub) prepared = PrepareBeside(plan, cgPath, SaveState, resources, out cgroup);
             else
             {
                 SaveState();
+                cgroup = CgroupSetup.Open(cgPath);
                 cgroup?.Create();
                 cgroup?.Apply(resources);
             }
             Logging.Timing.Mark("cgroup ready");
 
             var host = new Host(store, record, spec);
-            plan.FifoFd = Fd.Open(store.FifoPath(id), Consts.O_RDWR);
+            if (o.StartInProcess) (plan.FifoFd, startFd) = StartPipe();
+            else plan.FifoFd = Fd.Open(store.FifoPath(id), Consts.O_RDWR);
             if (plan.ReaperStatusFd >= 0 || plan.InitProcess) Reaper.Prepare();
             if (o.ConsoleSocket is not null)
                 plan.ConsoleSocketFd = Berth.Linux.Sockets.UnixSocket.Connect(o.ConsoleSocket, "console socket");
@@ -152,12 +159,15 @@ public static class Create
             record.Status = "created";
             if (!host.InitSaved) store.SaveInit(record);
             if (o.PidFile is not null) WritePidFile(o.PidFile, pid);
-            return new Container(store, record) { KnownHooks = spec.Hooks, HooksKnown = true };
+            var created = new Container(store, record) { KnownHooks = spec.Hooks, HooksKnown = true, StartFd = startFd };
+            startFd = -1;
+            return created;
         }
         catch (Exception e)
         {
             prepared?.Dispose();
             Fd.Close(stubFd);
+            Fd.Close(startFd);
             Fd.Close(o.ConsoleReceiveFd);
             o.ConsoleReceiveFd = -1;
             try { cgroup?.Destroy(); } catch (Exception ce) { Logging.Log.Warn($"cleanup: {ce.Message}"); }
@@ -170,27 +180,45 @@ public static class Create
 
     /// <summary>
     /// The stub's program is compiled and sealed while another thread writes the state and then makes
-    /// the cgroup (each about half a millisecond, more when the state's disk is busy; the program needs
-    /// neither). No fork follows on this path, so the thread is safe.
+    /// the cgroup (each about half a millisecond, more when the state's disk is busy). The state is
+    /// written while this thread finds the cgroup hierarchies (<see cref="CgroupSetup.Open"/>), which
+    /// the cgroup's creation and the program both need. No fork follows on this path, so the thread
+    /// is safe. <paramref name="cgroup"/> is set even when this throws, for the caller's cleanup.
     /// </summary>
-    private static StubJail.PreparedContainer PrepareBeside(InitPlan plan, ICgroupManager? cgroup, Action saveState, CgroupResources resources)
+    private static StubJail.PreparedContainer PrepareBeside(InitPlan plan, string cgPath, Action saveState,
+        CgroupResources resources, out ICgroupManager? cgroup)
     {
         Exception? failed = null;
+        ICgroupManager? cg = null;
+        using var opened = new ManualResetEventSlim(false);
         var maker = new Thread(() =>
         {
             try
             {
                 saveState();
+                opened.Wait();
+                if (cg is null) return;
                 Berth.Linux.Cgroups.MigrationWarmup.MoveThisThread();
-                cgroup?.Create();
-                cgroup?.Apply(resources);
+                cg.Create();
+                cg.Apply(resources);
             }
             catch (Exception e) { failed = e; }
         }, 256 * 1024) { IsBackground = true, Name = "state and cgroup" };
         maker.Start();
-        StubJail.PreparedContainer prepared;
-        try { prepared = StubJail.PrepareContainer(plan, cgroup); }
-        finally { maker.Join(); }
+        Logging.Timing.Mark("beside started");
+        StubJail.PreparedContainer? prepared = null;
+        try
+        {
+            try { cg = CgroupSetup.Open(cgPath); }
+            finally { opened.Set(); }
+            Logging.Timing.Mark("cgroups found");
+            prepared = StubJail.PrepareContainer(plan, cg);
+        }
+        finally
+        {
+            maker.Join();
+            cgroup = cg;
+        }
         if (failed is not null)
         {
             prepared.Dispose();
@@ -276,6 +304,26 @@ public static class Create
     public static string StateJson(Container c, string status) =>
         Oci.Runtime.StateWriter.ToJson(c.ToOciState(status));
 
+    /// <summary>
+    /// For `run`: init's end of a pipe opened read-write, as the fifo is (init holds a writer itself,
+    /// so it never reads EOF and waits for a byte however this process ends, exactly as on the fifo),
+    /// and this process's write end. A pipe is no inode on the state's filesystem.
+    /// </summary>
+    private static (int InitEnd, int StartEnd) StartPipe()
+    {
+        var (read, write) = Fd.Pipe();
+        try
+        {
+            return (Fd.Open($"/proc/self/fd/{read}", Consts.O_RDWR | Consts.O_CLOEXEC), write);
+        }
+        catch
+        {
+            Fd.Close(write);
+            throw;
+        }
+        finally { Fd.Close(read); }
+    }
+
     private static unsafe void MakeFifo(string path)
     {
         fixed (byte* p = CString.Of(path))
@@ -286,20 +334,5 @@ public static class Create
     {
         var full = Path.GetFullPath(path);
         AtomicFile.Write(full, System.Text.Encoding.ASCII.GetBytes(pid.ToString()));
-    }
-
-    private static string Owner()
-    {
-        var uid = LibC.geteuid();
-        try
-        {
-            foreach (var line in File.ReadLines("/etc/passwd"))
-            {
-                var f = line.Split(':');
-                if (f.Length > 2 && f[2] == uid.ToString()) return f[0];
-            }
-        }
-        catch (IOException) { }
-        return uid.ToString();
     }
 }

@@ -28,6 +28,7 @@ public static class Delete
     /// <summary>Kills every process of the container, then removes its cgroup and state; runs poststop.</summary>
     public static void Destroy(StateStore store, Container c)
     {
+        c.CloseStartFd();
         var hooks = Start.HooksOf(c);
         var state = hooks?.Poststop is { Count: > 0 } ? Create.StateJson(c, "stopped") : "";
         var cg = CgroupSetup.Open(c.Record.CgroupPath);

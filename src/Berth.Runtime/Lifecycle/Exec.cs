@@ -48,8 +48,8 @@ public static class Exec
         // Until create has finished, init may still be the runtime itself (docs/adr/0013).
         if (c.Record.Status == "creating") throw new RuntimeError("cannot exec in a container that is still being created");
         Oci.Runtime.Spec spec;
-        try { spec = SpecLoader.Parse(File.ReadAllBytes(store.ConfigPath(id)), store.ConfigPath(id)); }
-        catch (Exception e) when (e is IOException or SpecException) { throw new RuntimeError($"read the container's config: {e.Message}"); }
+        try { spec = SpecLoader.Parse(store.Config(c.Record), $"the saved config of container {id}"); }
+        catch (SpecException e) { throw new RuntimeError($"read the container's config: {e.Message}"); }
 
         var process = o.ProcessFile is not null ? ReadProcess(o.ProcessFile) : FromFlags(spec, o);
         if (o.Tty) process.Terminal = true;

@@ -12,6 +12,7 @@ public static class Run
 {
     public static int Execute(StateStore store, string id, CreateOptions o, bool detach)
     {
+        o.StartInProcess = true; // init waits on a pipe of ours, not an exec fifo in the state dir
         var c = Create.Execute(store, id, o);
         int master = -1;
         try

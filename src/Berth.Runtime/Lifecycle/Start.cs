@@ -24,24 +24,19 @@ public static class Start
                 case var s: throw new RuntimeError($"cannot start a container in the {s} state");
             }
             Logging.Timing.Mark("start: checked");
-            var fifo = store.FifoPath(id);
-            int fd;
-            fixed (byte* p = CString.Of(fifo)) fd = LibC.open(p, Consts.O_WRONLY | Consts.O_NONBLOCK | Consts.O_CLOEXEC, 0);
-            if (fd < 0)
+            if (c.StartFd >= 0)
             {
-                var err = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
-                throw new RuntimeError(err == Consts.ENXIO ? "container init is not waiting to start (it has exited)"
-                    : $"open exec fifo {fifo}: {LinuxException.Describe(err)}");
+                byte one = (byte)'0';
+                try
+                {
+                    if (LibC.write(c.StartFd, &one, 1) != 1) throw LinuxException.Last("release container init");
+                }
+                finally { c.CloseStartFd(); }
             }
-            byte zero = (byte)'0';
-            try
-            {
-                if (LibC.write(fd, &zero, 1) != 1) throw LinuxException.Last("write exec fifo", fifo);
-            }
-            finally { LibC.close(fd); }
-            File.Delete(fifo);
+            else ReleaseThroughFifo(store.FifoPath(id));
             Logging.Timing.Mark("start: released");
-            // Nothing is written: "running" is what the kernel says once the fifo is gone (Container.Status).
+            // Nothing is written: "running" is what the kernel says once the fifo is gone, or the pipe
+            // is closed (Container.Status).
             c.Record.Status = "running";
         }
         var poststart = HooksOf(c)?.Poststart;
@@ -50,19 +45,46 @@ public static class Start
         catch (RuntimeError e) { Logging.Log.Warn(e.Message); }
     }
 
-    /// <summary>The container's hooks: known in memory (run), else read from its saved config.json.</summary>
-    internal static Oci.Runtime.Hooks? HooksOf(Container c) => c.HooksKnown ? c.KnownHooks : LoadHooks(c.Store, c.Id);
+    private static unsafe void ReleaseThroughFifo(string fifo)
+    {
+        int fd;
+        fixed (byte* p = CString.Of(fifo)) fd = LibC.open(p, Consts.O_WRONLY | Consts.O_NONBLOCK | Consts.O_CLOEXEC, 0);
+        if (fd < 0)
+        {
+            var err = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
+            throw new RuntimeError(err == Consts.ENXIO ? "container init is not waiting to start (it has exited)"
+                : $"open exec fifo {fifo}: {LinuxException.Describe(err)}");
+        }
+        byte zero = (byte)'0';
+        try
+        {
+            if (LibC.write(fd, &zero, 1) != 1) throw LinuxException.Last("write exec fifo", fifo);
+        }
+        finally { LibC.close(fd); }
+        File.Delete(fifo);
+    }
 
-    /// <summary>The hooks of the container's saved config.json, read without the full spec model (start and delete are hot).</summary>
-    internal static Oci.Runtime.Hooks? LoadHooks(StateStore store, string id)
+    /// <summary>The container's hooks: known in memory (run), else read from its saved config.</summary>
+    internal static Oci.Runtime.Hooks? HooksOf(Container c)
+    {
+        if (c.HooksKnown) return c.KnownHooks;
+        try { return LoadHooks(c.Store.Config(c.Record)); }
+        catch (RuntimeError) { return null; }
+    }
+
+    /// <summary>The hooks of a saved config, read without the full spec model (start and delete are hot).</summary>
+    internal static Oci.Runtime.Hooks? LoadHooks(string config)
     {
         try
         {
-            var bytes = File.ReadAllBytes(store.ConfigPath(id));
+            var bytes = System.Text.Encoding.UTF8.GetBytes(config);
             // Most configs have no hooks: skip the JSON parse unless the key can be there (an escaped
             // key, \u0068ooks, is caught by the backslash-u test).
             if (bytes.AsSpan().IndexOf("\"hooks\""u8) < 0 && bytes.AsSpan().IndexOf("\\u"u8) < 0) return null;
-            using var doc = System.Text.Json.JsonDocument.Parse(bytes);
+            using var doc = System.Text.Json.JsonDocument.Parse(bytes, new System.Text.Json.JsonDocumentOptions
+            {
+                CommentHandling = System.Text.Json.JsonCommentHandling.Skip, AllowTrailingCommas = true,
+            });
             if (!doc.RootElement.TryGetProperty("hooks", out var h) || h.ValueKind != System.Text.Json.JsonValueKind.Object) return null;
             return new Oci.Runtime.Hooks
             {
@@ -71,7 +93,7 @@ public static class Start
                 Poststart = List(h, "poststart"), Poststop = List(h, "poststop"),
             };
         }
-        catch (Exception e) when (e is IOException or System.Text.Json.JsonException or InvalidOperationException) { return null; }
+        catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException) { return null; }
     }
 
     private static List<Oci.Runtime.Hook>? List(System.Text.Json.JsonElement hooks, string kind)

@@ -157,15 +157,16 @@ public static partial class Update
 
     public static void Execute(StateStore store, string id, OciSpec.Resources update)
     {
-        var c = Container.Load(store, id);
+        StateStore.ValidateId(id);
         using (store.LockContainer(id))
         {
+            // Loaded under the lock: the config saved below must be the one this update merged into.
+            var c = Container.Load(store, id);
             if (c.Status() is "stopped" or "creating") throw new RuntimeError("container not running");
-            var path = store.ConfigPath(id);
-            var text = File.ReadAllText(path);
+            var text = store.Config(c.Record);
             OciSpec.Spec spec;
             try { spec = JsonSerializer.Deserialize(text, OciJson.Default.Spec) ?? throw new JsonException("empty"); }
-            catch (JsonException e) { throw new RuntimeError($"container {id}: its saved config {path} is corrupt: {e.Message}"); }
+            catch (JsonException e) { throw new RuntimeError($"container {id}: its saved config is corrupt: {e.Message}"); }
 
             var current = spec.Linux?.Resources;
             var merged = Merge(current, update);
@@ -182,12 +183,12 @@ public static partial class Update
                 }
                 throw new RuntimeError(e.Message);
             }
-            Save(path, text, merged);
+            store.SaveConfig(c.Record, WithResources(text, merged));
         }
     }
 
-    /// <summary>Replaces linux.resources in the saved config.json, keeping every other field as written.</summary>
-    private static void Save(string path, string text, OciSpec.Resources merged)
+    /// <summary>The config with linux.resources replaced, every other field kept as written.</summary>
+    private static string WithResources(string text, OciSpec.Resources merged)
     {
         var doc = JsonNode.Parse(text, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true })!.AsObject();
         var linuxKey = doc.Select(p => p.Key).FirstOrDefault(k => k.Equals("linux", StringComparison.OrdinalIgnoreCase)) ?? "linux";
@@ -195,6 +196,6 @@ public static partial class Update
         foreach (var k in linux.Select(p => p.Key).Where(k => k.Equals("resources", StringComparison.OrdinalIgnoreCase)).ToList())
             linux.Remove(k);
         linux["resources"] = JsonSerializer.SerializeToNode(merged, OciJson.Default.Resources);
-        AtomicFile.Write(path, System.Text.Encoding.UTF8.GetBytes(doc.ToJsonString()));
+        return doc.ToJsonString();
     }
 }

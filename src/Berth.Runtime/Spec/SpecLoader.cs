@@ -15,12 +15,14 @@ public static class SpecLoader
 {
     public const string FileName = "config.json";
 
-    public static Oci.Runtime.Spec Load(string bundleDir)
+    public static Oci.Runtime.Spec Load(string bundleDir) => Load(bundleDir, out _);
+
+    /// <summary>Loads the bundle's config; <paramref name="bytes"/> is the file as read (create keeps it in the state).</summary>
+    public static Oci.Runtime.Spec Load(string bundleDir, out byte[] bytes)
     {
         if (!Directory.Exists(bundleDir))
             throw new SpecException($"bundle {bundleDir}: no such directory");
         var path = Path.Combine(bundleDir, FileName);
-        byte[] bytes;
         try { bytes = File.ReadAllBytes(path); }
         catch (FileNotFoundException) { throw new SpecException($"{path}: no such file (a bundle needs a config.json; `berth-runtime spec` writes a default one)"); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)

@@ -14,6 +14,18 @@ public sealed class Container(StateStore store, ContainerRecord record)
     public Oci.Runtime.Hooks? KnownHooks { get; set; }
     public bool HooksKnown { get; set; }
 
+    /// <summary>
+    /// `run`'s hold on a just-created init: the write end of the pipe it waits on instead of the
+    /// exec fifo (-1 otherwise). Start writes one byte to it; Delete closes it.
+    /// </summary>
+    public int StartFd { get; set; } = -1;
+
+    public void CloseStartFd()
+    {
+        Berth.Linux.Files.Fd.Close(StartFd);
+        StartFd = -1;
+    }
+
     public static Container Load(StateStore store, string id) => new(store, store.Load(id));
 
     /// <summary>True while the recorded init process (same pid, same start time) is alive and not a zombie.</summary>
@@ -30,7 +42,7 @@ public sealed class Container(StateStore store, ContainerRecord record)
     {
         if (Record.Status == "creating" && Record.InitPid == 0) return "creating";
         if (!InitAlive()) return "stopped";
-        if (File.Exists(Store.FifoPath(Id))) return "created";
+        if (StartFd >= 0 || File.Exists(Store.FifoPath(Id))) return "created";
         if (Paused()) return "paused";
         return "running";
     }
@@ -57,7 +69,7 @@ public sealed class Container(StateStore store, ContainerRecord record)
             Bundle = Record.Bundle,
             Rootfs = Record.Rootfs,
             Created = Record.Created,
-            Owner = Record.Owner,
+            Owner = Record.Owner is { Length: > 0 } ? Record.Owner : Store.OwnerOf(Id),
             Annotations = Record.Annotations,
         };
     }

@@ -17,4 +17,9 @@ public sealed class ContainerRecord
     public string Status { get; set; } = "creating";
     public string CgroupPath { get; set; } = "";
     public Dictionary<string, string>? Annotations { get; set; }
+    /// <summary>
+    /// The config.json text the container was created from (update replaces its linux.resources).
+    /// Null in the state of an older berth, which kept it in a config.json file beside state.json.
+    /// </summary>
+    public string? Config { get; set; }
 }

@@ -14,6 +14,7 @@ public class RecordJsonTests
             Rootfs = "/srv/b/rootfs\twith\ttabs\nand newline", Created = new DateTime(2026, 11, 29, 13, 0, 0, DateTimeKind.Utc),
             Owner = "r\u00f6ot\u0001", Status = "created", CgroupPath = "/berth/c-1",
             Annotations = new Dictionary<string, string> { ["k\"ey"] = "v\u2028al", ["\u00e9"] = "caf\u00e9 \U0001F600" },
+            Config = "{\n  \"ociVersion\": \"1.0.2\", // a comment\n  \"process\": {\"args\": [\"sh\", \"-c\", \"echo \\\"\\\\x\\\"\"]},\n}\n",
         };
         var text = System.Text.Encoding.UTF8.GetString(RecordJson.Serialize(r));
         using var _ = System.Text.Json.JsonDocument.Parse(text); // strict JSON
@@ -28,6 +29,7 @@ public class RecordJsonTests
         Assert.Equal(r.Status, back.Status);
         Assert.Equal(r.CgroupPath, back.CgroupPath);
         Assert.Equal(r.Annotations, back.Annotations);
+        Assert.Equal(r.Config, back.Config);
     }
 }
 
@@ -59,6 +61,51 @@ public class StateStoreInitTests : IDisposable
 
         store.Remove("c1");
         Assert.False(Directory.Exists(Path.Combine(_root, "c1")));
+    }
+
+    [Fact]
+    public void The_config_is_kept_in_the_state_and_an_older_config_json_is_still_read()
+    {
+        var store = new StateStore(_root);
+        store.CreateDir("c3");
+        var r = new ContainerRecord { Id = "c3", Status = "creating", Created = DateTime.UtcNow, Config = "{\"ociVersion\":\"1.2.0\"}" };
+        store.Save(r);
+        Assert.Equal(["state.json"], Directory.GetFiles(Path.Combine(_root, "c3")).Select(Path.GetFileName));
+        Assert.Equal(r.Config, store.Config(store.Load("c3")));
+
+        // The state of a berth from before the config moved into state.json: config.json beside it.
+        store.CreateDir("old");
+        store.Save(new ContainerRecord { Id = "old", Status = "creating", Created = DateTime.UtcNow });
+        File.WriteAllText(Path.Combine(_root, "old", "config.json"), "{\"ociVersion\":\"1.0.2\"}");
+        var old = store.Load("old");
+        Assert.Equal("{\"ociVersion\":\"1.0.2\"}", store.Config(old));
+        store.SaveConfig(old, "{\"ociVersion\":\"1.0.3\"}"); // update moves it into state.json
+        Assert.False(File.Exists(Path.Combine(_root, "old", "config.json")));
+        Assert.Equal("{\"ociVersion\":\"1.0.3\"}", store.Config(store.Load("old")));
+
+        store.CreateDir("none");
+        store.Save(new ContainerRecord { Id = "none", Status = "creating", Created = DateTime.UtcNow });
+        var e = Assert.Throws<RuntimeError>(() => store.Config(store.Load("none")));
+        Assert.Contains("saved config is missing", e.Message);
+    }
+
+    [Theory]
+    [InlineData("a", true)]
+    [InlineData("A1_b.c+d-e", true)]
+    [InlineData("9", true)]
+    [InlineData("", false)]
+    [InlineData("-a", false)]
+    [InlineData(".x", false)]
+    [InlineData("_x", false)]
+    [InlineData("a/b", false)]
+    [InlineData("a b", false)]
+    [InlineData("caf\u00e9", false)]
+    [InlineData("a\n", false)]
+    [InlineData("..", false)]
+    public void Container_ids_are_letters_digits_and_a_few_marks(string id, bool valid)
+    {
+        if (valid) StateStore.ValidateId(id);
+        else Assert.Throws<RuntimeError>(() => StateStore.ValidateId(id));
     }
 
     [Fact]
