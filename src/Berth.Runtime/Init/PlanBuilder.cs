@@ -198,6 +198,10 @@ public static class PlanBuilder
 
     private static bool KnownFsType(string type)
     {
+        // The filesystems every container config mounts are in every kernel a container runs on
+        // (runc needs them too): no read of /proc/filesystems for them. Anything else is checked,
+        // so a typo fails create with its name rather than a mount error from init.
+        if (type is "proc" or "sysfs" or "tmpfs" or "devpts" or "mqueue" or "cgroup" or "cgroup2") return true;
         if (_fsTypes is null)
         {
             try
@@ -208,7 +212,7 @@ public static class PlanBuilder
             }
             catch (IOException) { return true; }
         }
-        return _fsTypes.Contains(type) || type is "cgroup" or "cgroup2";
+        return _fsTypes.Contains(type);
     }
 
     internal static void BuildProcess(InitPlan plan, Oci.Runtime.Process p)

@@ -155,7 +155,10 @@ public static unsafe partial class StubJail
         bool best = dirs.Count > 0 && cgroup!.LastDirectoryBestEffort;
         Logging.Timing.Mark("jail compile");
         var program = CompileContainer(plan, dirs, best, supportChecked: true);
-        return new PreparedContainer { Program = program, Memfd = program.Seal(), CgroupCount = dirs.Count, LastCgroupBestEffort = best };
+        Logging.Timing.Mark("jail compiled");
+        var memfd = program.Seal();
+        Logging.Timing.Mark("jail sealed");
+        return new PreparedContainer { Program = program, Memfd = memfd, CgroupCount = dirs.Count, LastCgroupBestEffort = best };
     }
 
     /// <summary>

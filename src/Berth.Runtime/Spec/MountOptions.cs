@@ -129,7 +129,7 @@ public static class MountOptions
     };
 
     /// <summary>Every option name with a meaning of its own (anything else is filesystem data), sorted.</summary>
-    public static IReadOnlyList<string> Known { get; } =
+    public static IReadOnlyList<string> Known =>
         [.. Flags.Keys.Concat(PropagationFlags.Keys).Concat(RecursiveAttrs.Keys)
             .Concat(["idmap", "ridmap", "tmpcopyup"]).Order(StringComparer.Ordinal)];
 
