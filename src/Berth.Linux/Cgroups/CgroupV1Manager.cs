@@ -219,6 +219,9 @@ internal sealed class CgroupV1Manager : ICgroupManager
         return CgroupTree.Pids(_fs, dir);
     }
 
+    public bool? Populated() =>
+        Dir("pids") is { } dir && CgroupTree.ReadNumber(_fs, System.IO.Path.Combine(dir, "pids.current")) is { } n ? n != 0 : null;
+
     public void Freeze() => SetFreezer("FROZEN");
 
     public void Thaw() => SetFreezer("THAWED");

@@ -105,6 +105,8 @@ internal sealed class CgroupV2Manager : ICgroupManager
 
     public IReadOnlyList<int> Pids() => CgroupTree.Pids(_fs, _dir);
 
+    public bool? Populated() => CgroupTree.ReadKey(_fs, System.IO.Path.Combine(_dir, "cgroup.events"), "populated") is { } v ? v != 0 : null;
+
     public void Freeze() => SetFrozen(true);
     public void Thaw() => SetFrozen(false);
 

@@ -24,6 +24,13 @@ public interface ICgroupManager
     /// <summary>Every pid in the cgroup (recursive), host pid namespace view.</summary>
     IReadOnlyList<int> Pids();
 
+    /// <summary>
+    /// Whether any process is left in the cgroup or below it, from one file (v2: cgroup.events
+    /// "populated"; v1: pids.current, which counts the whole subtree); null when this host cannot
+    /// tell that way (then <see cref="Pids"/> is the answer).
+    /// </summary>
+    bool? Populated();
+
     void Freeze();
     void Thaw();
     bool IsFrozen();

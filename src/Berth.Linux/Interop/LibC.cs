@@ -13,6 +13,12 @@ public static unsafe partial class LibC
     private const string Lib = "libc";
 
     [LibraryImport(Lib, SetLastError = true)] public static partial int fork();
+    // pthreads return the error number instead of setting errno.
+    [LibraryImport(Lib)] public static partial int pthread_attr_init(byte* attr);
+    [LibraryImport(Lib)] public static partial int pthread_attr_setstacksize(byte* attr, nuint size);
+    [LibraryImport(Lib)] public static partial int pthread_attr_destroy(byte* attr);
+    [LibraryImport(Lib)] public static partial int pthread_create(nuint* thread, byte* attr, delegate* unmanaged<nint, nint> start, nint arg);
+    [LibraryImport(Lib)] public static partial int pthread_join(nuint thread, void** result);
     [LibraryImport(Lib, EntryPoint = "_exit")] public static partial void _exit(int status);
     [LibraryImport(Lib, SetLastError = true)] public static partial int execve(byte* path, byte** argv, byte** envp);
     /// <summary>Returns an errno (not -1/errno): POSIX spawn reports errors as its return value.</summary>

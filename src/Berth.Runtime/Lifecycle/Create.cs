@@ -183,18 +183,19 @@ public static class Create
     /// the cgroup (each about half a millisecond, more when the state's disk is busy). The state is
     /// written while this thread finds the cgroup hierarchies (<see cref="CgroupSetup.Open"/>), which
     /// the cgroup's creation and the program both need. No fork follows on this path, so the thread
-    /// is safe. <paramref name="cgroup"/> is set even when this throws, for the caller's cleanup.
+    /// is safe. A pthread (<see cref="NativeThread"/>): Thread.Start would spin until it has started. <paramref name="cgroup"/> is set even when this throws, for the caller's cleanup.
     /// </summary>
-    private static StubJail.PreparedContainer PrepareBeside(InitPlan plan, string cgPath, Action saveState,
+    private static unsafe StubJail.PreparedContainer PrepareBeside(InitPlan plan, string cgPath, Action saveState,
         CgroupResources resources, out ICgroupManager? cgroup)
     {
         Exception? failed = null;
         ICgroupManager? cg = null;
         using var opened = new ManualResetEventSlim(false);
-        var maker = new Thread(() =>
+        var maker = NativeThread.Start(() =>
         {
             try
             {
+                fixed (byte* name = "state+cgroup\0"u8) LibC.prctl(Consts.PR_SET_NAME, (ulong)name, 0, 0, 0);
                 saveState();
                 opened.Wait();
                 if (cg is null) return;
@@ -203,8 +204,7 @@ public static class Create
                 cg.Apply(resources);
             }
             catch (Exception e) { failed = e; }
-        }, 256 * 1024) { IsBackground = true, Name = "state and cgroup" };
-        maker.Start();
+        });
         Logging.Timing.Mark("beside started");
         StubJail.PreparedContainer? prepared = null;
         try

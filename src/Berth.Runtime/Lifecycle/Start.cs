@@ -16,7 +16,9 @@ public static class Start
         var id = c.Id;
         using (store.LockContainer(id))
         {
-            switch (c.Status())
+            // `run`'s own container is created, with init waiting on the pipe (if init has died since, the
+            // write below fails with EPIPE): no /proc reads to find that out again.
+            switch (c.StartFd >= 0 ? "created" : c.Status())
             {
                 case "created": break;
                 case "stopped": throw new RuntimeError("cannot start a container that has stopped");

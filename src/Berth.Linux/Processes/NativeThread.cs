@@ -1,0 +1,62 @@
+using System.Runtime.InteropServices;
+using Berth.Linux.Interop;
+
+namespace Berth.Linux.Processes;
+
+/// <summary>
+/// A thread made with pthread_create that runs one managed action. Unlike <see cref="Thread.Start()"/>,
+/// which spins in sched_yield until the new thread has attached to the runtime (~0.15 ms measured on
+/// these 2-core machines, while the starting thread could be working), this returns as soon as the
+/// thread exists; the runtime attaches it on its first managed call ([UnmanagedCallersOnly]).
+/// An exception thrown by the action is rethrown by <see cref="Join"/>.
+/// </summary>
+public sealed unsafe class NativeThread
+{
+    private readonly Action _work;
+    private Exception? _failed;
+    private nuint _handle;
+    private GCHandle _self;
+    private bool _joined;
+
+    private NativeThread(Action work) => _work = work;
+
+    public static NativeThread Start(Action work, nuint stackSize = 256 * 1024)
+    {
+        var t = new NativeThread(work);
+        t._self = GCHandle.Alloc(t);
+        var attr = stackalloc byte[64]; // pthread_attr_t is 56 bytes on x86-64 and arm64 glibc
+        int rc = LibC.pthread_attr_init(attr);
+        if (rc == 0) rc = LibC.pthread_attr_setstacksize(attr, stackSize);
+        nuint handle;
+        if (rc == 0) rc = LibC.pthread_create(&handle, attr, &Entry, GCHandle.ToIntPtr(t._self));
+        else handle = 0;
+        LibC.pthread_attr_destroy(attr);
+        if (rc != 0)
+        {
+            t._self.Free();
+            throw new LinuxException("pthread_create", "a helper thread", rc);
+        }
+        t._handle = handle;
+        return t;
+    }
+
+    [UnmanagedCallersOnly]
+    private static nint Entry(nint arg)
+    {
+        var t = (NativeThread)GCHandle.FromIntPtr(arg).Target!;
+        try { t._work(); }
+        catch (Exception e) { t._failed = e; }
+        return 0;
+    }
+
+    /// <summary>Waits for the thread to end; rethrows what its action threw. Once.</summary>
+    public void Join()
+    {
+        if (_joined) return;
+        _joined = true;
+        int rc = LibC.pthread_join(_handle, null);
+        _self.Free();
+        if (rc != 0) throw new LinuxException("pthread_join", "a helper thread", rc);
+        if (_failed is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(_failed);
+    }
+}
