@@ -11,8 +11,11 @@ namespace Berth.Engine.Sandbox;
 /// truncated, chmod'ed, renamed, linked, created or removed anything changed an entry set, an inode
 /// or a ctime (which no one can set back); a write through a shared mapping, which on tmpfs changes
 /// no time, is found by comparing every file's bytes with DIR's. Extended attributes change ctime.
+/// DIR's bytes are kept in memory after the first comparison (up to <see cref="KeepLimit"/> per box),
+/// so later jobs read only the box, through a mapping of the tmpfs file: no copy of either side.
 /// </summary>
-public sealed class BoxImage(string sourceDir, string source, Dictionary<string, StatX> snapshot)
+public sealed class BoxImage(string sourceDir, string source, Dictionary<string, StatX> snapshot,
+    Dictionary<string, byte[]>? sourceBytes = null)
 {
     /// <summary>What a job could change of an entry: everything but the access and modification times, which <see cref="Restore"/> sets back.</summary>
     private static bool Same(StatX a, StatX b) =>
@@ -21,6 +24,10 @@ public sealed class BoxImage(string sourceDir, string source, Dictionary<string,
     public string SourceDir { get; } = sourceDir;
     public string Source { get; } = source;
     private readonly Dictionary<string, StatX> _snapshot = snapshot;
+    private readonly Dictionary<string, byte[]> _sourceBytes = sourceBytes ?? new(StringComparer.Ordinal);
+
+    /// <summary>How many bytes of DIR's files one box keeps in memory (a judge's box is a program and its input).</summary>
+    public const long KeepLimit = 16 << 20;
 
     /// <summary>Every entry under <paramref name="box"/> ("" for the box itself), by relative path.</summary>
     public static Dictionary<string, StatX> Snapshot(string box)
@@ -48,7 +55,7 @@ public sealed class BoxImage(string sourceDir, string source, Dictionary<string,
             if (!_snapshot.TryGetValue(rel, out var was) || !Same(was, e)) return false;
             var path = rel.Length == 0 ? box : Path.Combine(box, rel);
             if (HasXattrs(path)) return false;
-            if (e.IsRegular && (e.Nlink != 1 || !SameBytes(path, Path.Combine(SourceDir, rel), e.Size)))
+            if (e.IsRegular && (e.Nlink != 1 || !SameAsSource(path, rel, e.Size)))
                 return false;
         }
         return true;
@@ -69,7 +76,49 @@ public sealed class BoxImage(string sourceDir, string source, Dictionary<string,
             fixed (byte* p = CString.Of(path))
                 if (LibC.utimensat(-100 /* AT_FDCWD */, p, times, Consts.AT_SYMLINK_NOFOLLOW) != 0) throw LinuxException.Last("utimensat", path);
         }
-        return new BoxImage(SourceDir, Source, Snapshot(box));
+        return new BoxImage(SourceDir, Source, Snapshot(box), _sourceBytes);
+    }
+
+    /// <summary>The box file <paramref name="path"/> (every process of the job dead) holds DIR's bytes of <paramref name="rel"/>.</summary>
+    private bool SameAsSource(string path, string rel, long size)
+    {
+        if (_sourceBytes.TryGetValue(rel, out var kept)) return kept.Length == size && MappedEquals(path, kept);
+        var source = Path.Combine(SourceDir, rel);
+        if (_sourceBytes.Values.Sum(b => (long)b.Length) + size > KeepLimit) return SameBytes(path, source, size);
+        var bytes = ReadExactly(source, size);
+        if (bytes is null || !MappedEquals(path, bytes)) return false;
+        _sourceBytes[rel] = bytes;
+        return true;
+    }
+
+    /// <summary>All of a file that must be <paramref name="size"/> bytes long; null when it is not.</summary>
+    private static byte[]? ReadExactly(string path, long size)
+    {
+        using var h = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        if (RandomAccess.GetLength(h) != size) return null;
+        var bytes = new byte[size];
+        if (ReadFull(h, bytes, 0) != size || ReadFull(h, stackalloc byte[1], size) != 0) return null;
+        return bytes;
+    }
+
+    /// <summary>
+    /// The file's bytes equal <paramref name="expected"/>, compared through a read-only mapping (MAP_POPULATE:
+    /// no fault per page). Only for the box's tmpfs files, which nothing can truncate under us once
+    /// the job's processes are dead (a shrinking mapped file would raise SIGBUS).
+    /// </summary>
+    private static unsafe bool MappedEquals(string path, byte[] expected)
+    {
+        int fd = Fd.Open(path, Consts.O_RDONLY | Consts.O_NOFOLLOW | Consts.O_CLOEXEC);
+        try
+        {
+            if (!StatX.TryAt(fd, "", out var st, out _) || st.Size != expected.Length) return false;
+            if (expected.Length == 0) return true;
+            void* map = LibC.mmap(null, (nuint)expected.Length, Consts.PROT_READ, Consts.MAP_PRIVATE | Consts.MAP_POPULATE, fd, 0);
+            if (map == (void*)-1) throw LinuxException.Last("mmap", path);
+            try { return new ReadOnlySpan<byte>(map, expected.Length).SequenceEqual(expected); }
+            finally { LibC.munmap(map, (nuint)expected.Length); }
+        }
+        finally { Fd.Close(fd); }
     }
 
     private static unsafe bool HasXattrs(string path)

@@ -120,6 +120,7 @@ public sealed class SandboxCgroup : IDisposable
     /// <summary>SIGKILLs whatever is in the cgroup until it is empty (or the timeout passes); returns whether it is.</summary>
     public bool KillAndWaitEmpty(TimeSpan timeout)
     {
+        if (_verifiedEmpty) return true; // and nothing was left to fork since (see KillAllPids)
         var deadline = DateTime.UtcNow + timeout;
         int delayUs = 200;
         while (true)
@@ -131,6 +132,18 @@ public sealed class SandboxCgroup : IDisposable
             Thread.Sleep(TimeSpan.FromMicroseconds(delayUs));
             delayUs = Math.Min(delayUs * 2, 20_000);
         }
+    }
+
+    /// <summary>
+    /// SIGKILLs every process in the cgroup once. When there is none, the cgroup is verified empty for
+    /// the rest of the job: no process is left to fork, and only berth puts one in (the next job, after
+    /// <see cref="Apply"/>). This saves reading the five cgroup.procs files a second time.
+    /// </summary>
+    public void KillAllPids()
+    {
+        var pids = AllPids();
+        if (pids.Count == 0) _verifiedEmpty = true;
+        foreach (var p in pids) Proc.Kill(p, Signals.SIGKILL);
     }
 
     /// <summary>The pids in cgroup.procs of every hierarchy (a process may sit in one and not another).</summary>

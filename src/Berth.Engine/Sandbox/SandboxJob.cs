@@ -147,6 +147,7 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
         {
             // DIR itself is compared with the kept copy's fingerprint by the next job's Prepare.
             if (!b.Verify(Box)) return false;
+            Timing("teardown: box verified");
             Slot.KeptBox = b.Restore(Box);
             return true;
         }
@@ -374,7 +375,7 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
         // processes before its init is reaped, and the stub's first process was waited for); the
         // cgroup's release after the job still verifies it empty.
         if (_stub && _reaped && _template is null) return;
-        if (_cg is not null) foreach (var p in _cg.AllPids()) Proc.Kill(p, Signals.SIGKILL);
+        _cg?.KillAllPids();
     }
 
     /// <summary>
@@ -402,6 +403,7 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
         {
             // Every process of the job dead first: only then can the box be checked or emptied for the next job.
             bool empty = _cg is null || _cg.KillAndWaitEmpty(TimeSpan.FromSeconds(2));
+            Timing("teardown: emptied");
             kept = Slot.Pooled && Slot.MountedBoxSize is not null && empty && (KeepBox() || ScrubBox());
             if (!kept)
             {

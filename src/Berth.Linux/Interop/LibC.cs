@@ -13,6 +13,8 @@ public static unsafe partial class LibC
     private const string Lib = "libc";
 
     [LibraryImport(Lib, SetLastError = true)] public static partial int fork();
+    [LibraryImport(Lib, SetLastError = true)] public static partial void* mmap(void* addr, nuint length, int prot, int flags, int fd, long offset);
+    [LibraryImport(Lib, SetLastError = true)] public static partial int munmap(void* addr, nuint length);
     // pthreads return the error number instead of setting errno.
     [LibraryImport(Lib)] public static partial int pthread_attr_init(byte* attr);
     [LibraryImport(Lib)] public static partial int pthread_attr_setstacksize(byte* attr, nuint size);

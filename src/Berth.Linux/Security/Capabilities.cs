@@ -27,11 +27,15 @@ public static unsafe class Capabilities
     }
 
     /// <summary>Highest capability the running kernel knows.</summary>
+    /// <summary>The kernel's highest capability number (read once per process: it is fixed at boot).</summary>
     public static int LastCap()
     {
-        try { return int.Parse(File.ReadAllText("/proc/sys/kernel/cap_last_cap").Trim()); }
-        catch (IOException) { return Names.Length - 1; }
+        if (s_lastCap >= 0) return s_lastCap;
+        try { return s_lastCap = int.Parse(File.ReadAllText("/proc/sys/kernel/cap_last_cap").Trim()); }
+        catch (IOException) { return s_lastCap = Names.Length - 1; }
     }
+
+    private static int s_lastCap = -1;
 
     public static ulong Mask(IEnumerable<int> caps)
     {
