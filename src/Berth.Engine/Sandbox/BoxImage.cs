@@ -11,12 +11,31 @@ namespace Berth.Engine.Sandbox;
 /// truncated, chmod'ed, renamed, linked, created or removed anything changed an entry set, an inode
 /// or a ctime (which no one can set back); a write through a shared mapping, which on tmpfs changes
 /// no time, is found by comparing every file's bytes with DIR's. Extended attributes change ctime.
-/// DIR's bytes are kept in memory after the first comparison (up to <see cref="KeepLimit"/> per box),
-/// so later jobs read only the box, through a mapping of the tmpfs file: no copy of either side.
+/// With a <see cref="WriteWatch"/> on the box's files (<see cref="Watch"/>, a batch slot as root), the
+/// kernel tells whether any of them was opened for writing or written, and no byte is compared.
+/// Without one, DIR's bytes are kept in memory after the first comparison (up to <see cref="KeepLimit"/>
+/// per box), so later jobs read only the box, through a mapping of the tmpfs file.
 /// </summary>
 public sealed class BoxImage(string sourceDir, string source, Dictionary<string, StatX> snapshot,
-    Dictionary<string, byte[]>? sourceBytes = null)
+    Dictionary<string, byte[]>? sourceBytes = null, WriteWatch? watch = null)
 {
+    private WriteWatch? _watch = watch;
+
+    /// <summary>
+    /// Marks every regular file of the (just copied) box in <paramref name="watch"/>, before any job
+    /// runs in it; events queued for an earlier box are dropped first. If a file cannot be marked,
+    /// the bytes are compared instead.
+    /// </summary>
+    public void Watch(WriteWatch? watch, string box)
+    {
+        _watch = null;
+        if (watch is null) return;
+        watch.Quiet();
+        foreach (var (rel, e) in _snapshot)
+            if (e.IsRegular && !watch.Mark(Path.Combine(box, rel))) return;
+        _watch = watch;
+    }
+
     /// <summary>What a job could change of an entry: everything but the access and modification times, which <see cref="Restore"/> sets back.</summary>
     private static bool Same(StatX a, StatX b) =>
         (a.Mode, a.Uid, a.Gid, a.Size, a.Nlink, a.Ino, a.CtimeSec, a.CtimeNsec) == (b.Mode, b.Uid, b.Gid, b.Size, b.Nlink, b.Ino, b.CtimeSec, b.CtimeNsec);
@@ -48,6 +67,9 @@ public sealed class BoxImage(string sourceDir, string source, Dictionary<string,
 
     public bool Verify(string box)
     {
+        // Every process of the job is dead: each file it opened for writing has had its last close.
+        bool? written = _watch is { } w ? !w.Quiet() : null;
+        if (written == true) return false;
         var now = Snapshot(box);
         if (now.Count != _snapshot.Count) return false;
         foreach (var (rel, e) in now)
@@ -55,7 +77,7 @@ public sealed class BoxImage(string sourceDir, string source, Dictionary<string,
             if (!_snapshot.TryGetValue(rel, out var was) || !Same(was, e)) return false;
             var path = rel.Length == 0 ? box : Path.Combine(box, rel);
             if (HasXattrs(path)) return false;
-            if (e.IsRegular && (e.Nlink != 1 || !SameAsSource(path, rel, e.Size)))
+            if (e.IsRegular && (e.Nlink != 1 || (written is null && !SameAsSource(path, rel, e.Size))))
                 return false;
         }
         return true;
@@ -76,7 +98,7 @@ public sealed class BoxImage(string sourceDir, string source, Dictionary<string,
             fixed (byte* p = CString.Of(path))
                 if (LibC.utimensat(-100 /* AT_FDCWD */, p, times, Consts.AT_SYMLINK_NOFOLLOW) != 0) throw LinuxException.Last("utimensat", path);
         }
-        return new BoxImage(SourceDir, Source, Snapshot(box), _sourceBytes);
+        return new BoxImage(SourceDir, Source, Snapshot(box), _sourceBytes, _watch);
     }
 
     /// <summary>The box file <paramref name="path"/> (every process of the job dead) holds DIR's bytes of <paramref name="rel"/>.</summary>

@@ -125,6 +125,7 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
             SandboxRunner.Chown(Box);
             SandboxRunner.CopyTree(Options.Box, Box);
             _boxImage = new BoxImage(Options.Box, source, BoxImage.Snapshot(Box));
+            _boxImage.Watch(Slot.BoxWatch, Box);
             return;
         }
         SandboxRunner.Chown(Box);

@@ -24,6 +24,14 @@ public sealed class SandboxSlot : IDisposable
     /// <summary>The box the last job left, verified identical to its --box DIR (the next job with that DIR keeps it), or null.</summary>
     public BoxImage? KeptBox { get; set; }
 
+    /// <summary>
+    /// A pooled slot's fanotify group for its box's files (made on first use; null where fanotify is
+    /// not available or BERTH_SANDBOX_BOX_WATCH=0, and then the box's bytes are compared): see <see cref="BoxImage.Verify"/>.
+    /// </summary>
+    public Berth.Linux.Files.WriteWatch? BoxWatch =>
+        Pooled && Environment.GetEnvironmentVariable("BERTH_SANDBOX_BOX_WATCH") != "0" ? _boxWatch ??= Berth.Linux.Files.WriteWatch.TryCreate() : null;
+    private Berth.Linux.Files.WriteWatch? _boxWatch;
+
     /// <summary>The template jail jobs of this (pooled) slot join, or null (docs/adr/0016).</summary>
     public Berth.Runtime.Lifecycle.StubJail.Template? Template { get; set; }
 
@@ -123,6 +131,8 @@ public sealed class SandboxSlot : IDisposable
     public void Dispose()
     {
         DropTemplate();
+        _boxWatch?.Dispose();
+        _boxWatch = null;
         if (MountedBoxSize is not null)
         {
             Berth.Linux.Mounts.Mount.TryUnmount(Dir, Berth.Linux.Interop.Consts.MNT_DETACH);

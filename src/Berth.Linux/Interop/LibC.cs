@@ -15,6 +15,8 @@ public static unsafe partial class LibC
     [LibraryImport(Lib, SetLastError = true)] public static partial int fork();
     [LibraryImport(Lib, SetLastError = true)] public static partial void* mmap(void* addr, nuint length, int prot, int flags, int fd, long offset);
     [LibraryImport(Lib, SetLastError = true)] public static partial int munmap(void* addr, nuint length);
+    [LibraryImport(Lib, SetLastError = true)] public static partial int fanotify_init(uint flags, uint eventFlags);
+    [LibraryImport(Lib, SetLastError = true)] public static partial int fanotify_mark(int fd, uint flags, ulong mask, int dirFd, byte* path);
     // pthreads return the error number instead of setting errno.
     [LibraryImport(Lib)] public static partial int pthread_attr_init(byte* attr);
     [LibraryImport(Lib)] public static partial int pthread_attr_setstacksize(byte* attr, nuint size);
