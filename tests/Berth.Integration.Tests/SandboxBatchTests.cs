@@ -175,6 +175,25 @@ public sealed class SandboxBatchTests(TestEnvironment env) : IntegrationTest(env
         Assert.Equal("clean\n", File.ReadAllText(Path.Combine(box, "input")));
     }
 
+    /// <summary>A worker switches roots between jobs: an --image job, a host-directory job, the image again.</summary>
+    [Fact]
+    public void Jobs_with_and_without_an_image_share_a_worker()
+    {
+        var marker = Marker();
+        var storage = Path.Combine(Scratch, "images-" + marker);
+        try
+        {
+            var image = Job("[ ! -e /usr/bin/python3 ] && [ -x /bin/busybox ] || exit 1; echo x > /box/o", marker, ",\"image\":\"berth.local/busybox\"");
+            var host = Job("[ -e /usr/bin/python3 ] || exit 1", marker);
+            var (results, _) = Batch(marker, [image, image, host, image], parallel: 1, $"export BERTH_STORAGE={storage}");
+            Assert.Equal(["OK", "OK", "OK", "OK"], results.Select(Status));
+        }
+        finally
+        {
+            if (Directory.Exists(storage)) Directory.Delete(storage, recursive: true);
+        }
+    }
+
     [Fact]
     public void Bad_lines_give_XX_naming_the_line_and_the_rest_still_runs()
     {

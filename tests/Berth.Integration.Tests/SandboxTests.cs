@@ -85,6 +85,69 @@ public sealed class SandboxTests(TestEnvironment env) : IntegrationTest(env)
         Assert.True(wall.GetProperty("time").GetDouble() < 0.5);
     }
 
+    /// <summary>
+    /// --image: the root is the image's layers (berth's store; the embedded default is loaded on first
+    /// use), read-only, instead of the host's system directories; /box and /tmp work as before, the
+    /// layers are not changed, and an unknown image is an XX naming it with nothing left behind.
+    /// </summary>
+    [Fact]
+    public void An_image_root_replaces_the_host_directories()
+    {
+        var storage = Path.Combine(Scratch, "images-" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4)));
+        try
+        {
+            var prelude = $"export BERTH_STORAGE={storage}; ";
+            var (ok, r) = SandboxWith(prelude,
+                "[ -x /bin/busybox ] || exit 1; [ ! -e /usr/bin/python3 ] || exit 2; ! touch /etc/berth-x 2>/dev/null || exit 3; " +
+                "echo hi > /box/out && echo hi > /tmp/t || exit 4; [ $(id -u) = 65534 ] || exit 5; [ -e /etc/berth-x ] && exit 6; echo image-root",
+                "--image", "berth.local/busybox");
+            Assert.True(Status(ok) == "OK", ok + "\n" + r);
+            Assert.Equal("image-root", r.Stdout.Trim());
+            Assert.True(Directory.Exists(Path.Combine(storage, "layers")) || Directory.GetDirectories(storage).Length > 0, "the default image was not loaded into the store");
+            Assert.Empty(Directory.GetFiles(storage, "berth-x", SearchOption.AllDirectories)); // the layers were not written
+
+            var marker = "bt-sandbox-" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(6));
+            var meta = Path.Combine(Scratch, marker + ".meta");
+            var bad = ProcessRunner.Run(Berth, ["sandbox", "run", "--meta", meta, "--image", "no-such-image:1", "--", Busybox, "true", marker], Scratch,
+                prelude: $"{prelude}export BERTH_SANDBOX_TAG={marker}");
+            Assert.NotEqual(0, bad.ExitCode);
+            var xx = JsonDocument.Parse(File.ReadAllText(meta)).RootElement;
+            Assert.Equal("XX", Status(xx));
+            Assert.Contains("--image no-such-image:1: no such image", xx.GetProperty("message").GetString());
+            AssertNothingLeft(marker);
+        }
+        finally
+        {
+            if (Directory.Exists(storage)) Directory.Delete(storage, recursive: true);
+        }
+    }
+
+    /// <summary>
+    /// --extra-time (isolate's): a program over --time but done within the extra time is not killed, and
+    /// its real CPU time is reported with TO; one that goes on is killed at time + extra.
+    /// </summary>
+    [Fact]
+    public void Extra_time_lets_a_program_finish_and_still_gives_TO()
+    {
+        // A CPU loop of about 1 s, whatever the machine: it stops itself when its own CPU time passes 0.9 s.
+        const string spin = "while :; do t=$(cut -d' ' -f14,15 /proc/$$/stat); set -- $t; [ $(( $1 + $2 )) -ge 90 ] && break; i=0; while [ $i -lt 2000 ]; do i=$((i+1)); done; done; exit 0";
+        var (late, _) = Sandbox(spin, "--time", "0.3", "--extra-time", "5", "--wall-time", "30");
+        Assert.Equal("TO", Status(late));
+        Assert.False(late.GetProperty("killed").GetBoolean(), late.ToString());
+        Assert.Equal(0, late.GetProperty("exitcode").GetInt32());
+        Assert.True(late.GetProperty("time").GetDouble() is > 0.8 and < 5.3, late.ToString());
+        Assert.Equal("time limit exceeded", late.GetProperty("message").GetString());
+
+        var (killed, _) = Sandbox("while :; do :; done", "--time", "0.3", "--extra-time", "0.4", "--wall-time", "30");
+        Assert.Equal("TO", Status(killed));
+        Assert.True(killed.GetProperty("killed").GetBoolean(), killed.ToString());
+        Assert.True(killed.GetProperty("time").GetDouble() >= 0.7, killed.ToString());
+
+        var bad = ProcessRunner.Run(Berth, ["sandbox", "run", "--extra-time", "1", "--", Busybox, "true"], Scratch);
+        Assert.Equal(2, bad.ExitCode);
+        Assert.Contains("--extra-time needs --time", bad.Stderr);
+    }
+
     [Fact]
     public void Memory_output_and_process_limits()
     {

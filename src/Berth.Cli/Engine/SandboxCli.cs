@@ -8,7 +8,7 @@ namespace Berth.Cli.Engine;
 public static class SandboxCli
 {
     private const string Usage =
-        "usage: berth sandbox run [--box DIR] [--dir SRC[:DST][:rw]]... [--time SEC] [--wall-time SEC] [--memory SIZE]\n" +
+        "usage: berth sandbox run [--box DIR] [--image REF] [--dir SRC[:DST][:rw]]... [--time SEC] [--extra-time SEC] [--wall-time SEC] [--memory SIZE]\n" +
         "         [--processes N] [--fsize KB] [--open-files N] [--stack SIZE] [--stdin F] [--stdout F] [--stderr F]\n" +
         "         [--meta FILE] [--meta-format json|isolate] [--net] [--keep-output] [--box-size SIZE]\n" +
         "         [--seccomp FILE] [--on-violation log|deny|kill|quarantine] [--audit FILE] [--evidence DIR] -- PROGRAM ARGS...\n" +
@@ -30,7 +30,7 @@ public static class SandboxCli
         try
         {
             var p = new ArgParser()
-                .Option("box").Multi("dir").Option("time").Option("wall-time").Option("memory").Option("processes")
+                .Option("box").Option("image").Multi("dir").Option("time").Option("extra-time").Option("wall-time").Option("memory").Option("processes")
                 .Option("fsize").Option("open-files").Option("stack").Option("stdin").Option("stdout").Option("stderr")
                 .Option("meta").Option("meta-format").Option("box-size").Flag("net").Flag("keep-output")
                 .Option("seccomp").Option("on-violation").Option("audit").Option("evidence")
@@ -43,8 +43,10 @@ public static class SandboxCli
             {
                 Command = p.Positional,
                 Box = p.Get("box") is { } b ? Path.GetFullPath(b) : null,
+                Image = p.Get("image"),
                 Dirs = [.. p.All("dir").Select(DirRule.Parse)],
                 Time = Seconds(p, "time"),
+                ExtraTime = Seconds(p, "extra-time"),
                 WallTime = Seconds(p, "wall-time"),
                 Memory = Size(p, "memory"),
                 Processes = Count(p, "processes") ?? 64,
@@ -65,6 +67,7 @@ public static class SandboxCli
             if (o.OnViolation == ViolationMode.Quarantine && o.Evidence is null) throw new UsageError("--on-violation quarantine needs --evidence DIR");
             if (o.Seccomp is not null && !File.Exists(o.Seccomp)) throw new UsageError($"--seccomp {o.Seccomp}: no such file");
             if (o.KeepOutput && o.Box is null) throw new UsageError("--keep-output needs --box DIR");
+            if (o.ExtraTime is not null && o.Time is null) throw new UsageError("--extra-time needs --time");
             if (o.Command.Count == 0) throw new UsageError("sandbox run needs a program after --\n" + Usage);
         }
         catch (Exception e) when (e is UsageError or EngineError)

@@ -79,6 +79,13 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
             if (!Directory.Exists(r.Source)) throw new EngineError($"--dir {r.Source}: no such directory");
         if (Options.Box is not null && !Directory.Exists(Options.Box)) throw new EngineError($"--box {Options.Box}: no such directory");
         Slot.EnsureDir();
+        // A batch slot keeps its root from job to job: the host's directories, or one image's layers.
+        if (Slot.Pooled && Slot.MountedBoxSize is not null && Slot.ImageRoot?.Reference != Options.Image)
+        {
+            int err = Slot.UnmountAll();
+            if (err != 0 && err != Consts.EINVAL && err != Consts.ENOENT)
+                throw new EngineError($"unmount {Slot.Dir} for another root: {LinuxException.Describe(err)}");
+        }
         if (Slot.Pooled && Slot.MountedBoxSize is { } size)
         {
             // A batch worker's slot keeps its tmpfs and skeleton; the last teardown removed the box.
@@ -104,8 +111,16 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
             _mounted = true;
             if (Slot.Pooled) Slot.MountedBoxSize = Options.BoxSize;
             Timing("prepare: tmpfs");
-            Directory.CreateDirectory(Rootfs);
-            SandboxRunner.MakeRootfs(Rootfs);
+            if (Options.Image is { } image)
+            {
+                Slot.ImageRoot = SandboxImageRoot.Resolve(image);
+                Slot.ImageRoot.Mount(Slot.Dir, Rootfs);
+            }
+            else
+            {
+                Directory.CreateDirectory(Rootfs);
+                SandboxRunner.MakeRootfs(Rootfs);
+            }
             Timing("prepare: skeleton");
         }
         Directory.CreateDirectory(Box);
@@ -280,7 +295,7 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
             _handle!.Release();
         }
         bool timeKill = false, wallKill = false, killed = false;
-        ulong cpuLimit = Options.Time is { } t ? (ulong)(t * 1e9) : ulong.MaxValue;
+        ulong cpuLimit = Options.KillTime is { } t ? (ulong)(t * 1e9) : ulong.MaxValue;
         double? wall = Options.EffectiveWallTime;
         long* pfd = stackalloc long[3];
         int notifyFd = SecurityNotifyFd;
@@ -354,7 +369,9 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
         v.ExitSig = status.Signal;
         v.Killed = timeKill || wallKill;
         v.Orphans = orphans;
-        v.Status = _interrupted ? "XX" : Verdict.Classify(timeKill || wallKill, oom, status.Code, status.Signal);
+        // As isolate: over --time is TO even when the program ended in its --extra-time (or between two polls).
+        bool overTime = Options.Time is { } limit && v.Time > limit;
+        v.Status = _interrupted ? "XX" : Verdict.Classify(timeKill || wallKill || overTime, oom, status.Code, status.Signal);
         if (v.Message.Length == 0)
             v.Message = v.Status switch
             {
@@ -408,10 +425,7 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
             kept = Slot.Pooled && Slot.MountedBoxSize is not null && empty && (KeepBox() || ScrubBox());
             if (!kept)
             {
-                Slot.KeptBox = null;
-                Slot.DropTemplate();
-                Slot.MountedBoxSize = null;
-                int err = LinuxMount.TryUnmount(Slot.Dir, Consts.MNT_DETACH);
+                int err = Slot.UnmountAll();
                 if (err != 0 && err != Consts.EINVAL && err != Consts.ENOENT) Fail($"cleanup: unmount {Slot.Dir}: {LinuxException.Describe(err)}");
             }
             _mounted = false;
@@ -427,17 +441,17 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
         Timing("teardown: cgroup");
         var mounts = Berth.Linux.Mounts.MountInfoEntry.ReadSelf()
             .Count(m => m.MountPoint == Slot.Dir || m.MountPoint.StartsWith(Slot.Dir + "/", StringComparison.Ordinal));
-        if (mounts != (kept ? 1 : 0))
+        // Kept: the slot's tmpfs, and an --image root's overlay on it.
+        if (mounts != (kept ? (Slot.ImageRoot is null ? 1 : 2) : 0))
         {
             Fail($"cleanup: {Slot.Dir} still has mounts");
-            Slot.DropTemplate();
-            Slot.MountedBoxSize = null;
+            Slot.UnmountAll();
         }
-        else if (kept && Directory.EnumerateFileSystemEntries(Slot.Dir).Any(e => e != Rootfs && e != Box))
+        else if (kept && Directory.EnumerateFileSystemEntries(Slot.Dir).Any(e => e != Rootfs && e != Box
+                     && !(Slot.ImageRoot is not null && SandboxImageRoot.SlotEntries.Contains(Path.GetFileName(e)))))
         {
             Fail($"cleanup: {Slot.Dir} holds more than the jail's skeleton after the box was removed");
-            Slot.DropTemplate();
-            Slot.MountedBoxSize = null;
+            Slot.UnmountAll();
         }
         else if (!kept && Directory.Exists(Slot.Dir) && Directory.EnumerateFileSystemEntries(Slot.Dir).Any())
             Fail($"cleanup: {Slot.Dir} is not empty after unmounting the jail's tmpfs");

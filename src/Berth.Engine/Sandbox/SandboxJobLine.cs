@@ -26,9 +26,9 @@ public static class SandboxJobLine
             var root = doc.RootElement;
             if (root.ValueKind != JsonValueKind.Object) throw new EngineError("a job must be a JSON object");
             List<string>? command = null;
-            string? box = null, stdin = null, stdout = null, stderr = null, id = null;
+            string? box = null, stdin = null, stdout = null, stderr = null, id = null, image = null;
             var dirs = new List<DirRule>();
-            double? time = null, wallTime = null;
+            double? time = null, wallTime = null, extraTime = null;
             long? memory = null, fsize = null, stack = null, processes = null, openFiles = null, boxSize = null;
             bool net = false, keep = false;
             string? seccomp = null, audit = null, evidence = null;
@@ -41,12 +41,14 @@ public static class SandboxJobLine
                     case "command": command = StringArray(v, p.Name); break;
                     case "id": id = String(v, p.Name); break;
                     case "box": box = Path.GetFullPath(String(v, p.Name)); break;
+                    case "image": image = String(v, p.Name); break;
                     case "dir":
                         foreach (var d in v.ValueKind == JsonValueKind.Array ? StringArray(v, p.Name) : [String(v, p.Name)])
                             dirs.Add(DirRule.Parse(d));
                         break;
                     case "time": time = Seconds(v, p.Name); break;
                     case "wall-time": wallTime = Seconds(v, p.Name); break;
+                    case "extra-time": extraTime = Seconds(v, p.Name); break;
                     case "memory": memory = Size(v, p.Name); break;
                     case "processes": processes = Count(v, p.Name); break;
                     case "fsize": fsize = Count(v, p.Name); break;
@@ -76,10 +78,11 @@ public static class SandboxJobLine
             }
             if (command is null || command.Count == 0) throw new EngineError("\"command\": missing (an array: the program and its arguments)");
             if (keep && box is null) throw new EngineError("\"keep-output\" needs \"box\"");
+            if (extraTime is not null && time is null) throw new EngineError("\"extra-time\" needs \"time\"");
             if (onViolation == ViolationMode.Quarantine && evidence is null) throw new EngineError("\"on-violation\": quarantine needs \"evidence\"");
             var o = new SandboxOptions
             {
-                Command = command, Box = box, Dirs = dirs, Time = time, WallTime = wallTime, Memory = memory,
+                Command = command, Box = box, Image = image, Dirs = dirs, Time = time, ExtraTime = extraTime, WallTime = wallTime, Memory = memory,
                 Processes = processes ?? 64, FsizeKb = fsize, OpenFiles = openFiles ?? 64, Stack = stack,
                 Stdin = stdin, Stdout = stdout, Stderr = stderr, Net = net, KeepOutput = keep,
                 BoxSize = boxSize ?? 128L << 20,

@@ -8,7 +8,16 @@ public sealed class SandboxOptions
     /// <summary>The box's initial content (copied into a fresh tmpfs per run); null: an empty box.</summary>
     public string? Box { get; init; }
     public List<DirRule> Dirs { get; init; } = [];
+    /// <summary>--image REF: the root is this image of berth's store (read-only), instead of the host's system directories.</summary>
+    public string? Image { get; init; }
     public double? Time { get; init; }
+    /// <summary>
+    /// --extra-time (isolate's): CPU time past <see cref="Time"/> the program may still run before it is
+    /// killed, so its real time is reported; past <see cref="Time"/> the verdict is TO either way.
+    /// </summary>
+    public double? ExtraTime { get; init; }
+    /// <summary>Where the CPU time kill happens: <see cref="Time"/> plus <see cref="ExtraTime"/>.</summary>
+    public double? KillTime => Time is { } t ? t + (ExtraTime ?? 0) : null;
     public double? WallTime { get; init; }
     public long? Memory { get; init; }
     /// <summary>pids.max of the jail's cgroup (threads count). Default 64.</summary>
@@ -32,7 +41,7 @@ public sealed class SandboxOptions
     public string? NetNsPath { get; set; }
 
     /// <summary>The wall-time limit in force: --wall-time, else 3 x --time + 1 s so a sleeper cannot hold the jail forever.</summary>
-    public double? EffectiveWallTime => WallTime ?? (Time is { } t ? 3 * t + 1 : null);
+    public double? EffectiveWallTime => WallTime ?? (KillTime is { } t ? 3 * t + 1 : null);
     /// <summary>--seccomp FILE: a custom profile instead of the built-in allowlist (<see cref="SandboxProfile"/>).</summary>
     public string? Seccomp { get; init; }
     /// <summary>--on-violation: what a forbidden system call gets (default kill: verdict SV).</summary>

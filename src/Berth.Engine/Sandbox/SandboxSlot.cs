@@ -24,6 +24,21 @@ public sealed class SandboxSlot : IDisposable
     /// <summary>The box the last job left, verified identical to its --box DIR (the next job with that DIR keeps it), or null.</summary>
     public BoxImage? KeptBox { get; set; }
 
+    /// <summary>The --image root mounted on the slot's tmpfs, or null (the host-directory root).</summary>
+    public SandboxImageRoot? ImageRoot { get; set; }
+
+    /// <summary>The slot's tmpfs and everything on it go (unmounted with MNT_DETACH, submounts included).</summary>
+    public int UnmountAll()
+    {
+        KeptBox = null;
+        DropTemplate();
+        MountedBoxSize = null;
+        int err = Berth.Linux.Mounts.Mount.TryUnmount(Dir, Berth.Linux.Interop.Consts.MNT_DETACH);
+        ImageRoot?.Dispose();
+        ImageRoot = null;
+        return err;
+    }
+
     /// <summary>
     /// A pooled slot's fanotify group for its box's files (made on first use; null where fanotify is
     /// not available or BERTH_SANDBOX_BOX_WATCH=0, and then the box's bytes are compared): see <see cref="BoxImage.Verify"/>.
@@ -133,11 +148,9 @@ public sealed class SandboxSlot : IDisposable
         DropTemplate();
         _boxWatch?.Dispose();
         _boxWatch = null;
-        if (MountedBoxSize is not null)
-        {
-            Berth.Linux.Mounts.Mount.TryUnmount(Dir, Berth.Linux.Interop.Consts.MNT_DETACH);
-            MountedBoxSize = null;
-        }
+        if (MountedBoxSize is not null) UnmountAll();
+        ImageRoot?.Dispose();
+        ImageRoot = null;
         try { ReleaseCgroupFinal(); }
         finally
         {

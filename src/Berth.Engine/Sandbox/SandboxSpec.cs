@@ -39,7 +39,7 @@ public static class SandboxSpec
         };
         if (o.FsizeKb is { } kb) rl.Add(new Rlimit { Type = "RLIMIT_FSIZE", Soft = (ulong)kb * 1024, Hard = (ulong)kb * 1024 });
         if (o.Stack is { } st) rl.Add(new Rlimit { Type = "RLIMIT_STACK", Soft = (ulong)st, Hard = (ulong)st });
-        if (o.Time is { } t)
+        if (o.KillTime is { } t)
         {
             // A backstop only: the cgroup's CPU usage of the whole tree is what the parent polls.
             var s = (ulong)Math.Ceiling(t) + 1;
@@ -62,7 +62,8 @@ public static class SandboxSpec
 
         spec.Mounts ??= [];
         spec.Mounts.RemoveAll(x => x.Destination == "/sys/fs/cgroup");
-        foreach (var d in HostSystemDirs())
+        // The host's system directories, read-only; an --image root brings its own.
+        foreach (var d in o.Image is null ? HostSystemDirs() : [])
         {
             spec.Mounts.Add(new Mount { Destination = d, Type = "bind", Source = d, Options = ["rbind", "ro", "nosuid", "nodev"] });
         }
