@@ -9,7 +9,7 @@ namespace Berth.Cli;
 /// </summary>
 public static class Program
 {
-    public const string Version = "0.1.0";
+    public const string Version = BerthVersion.Value;
 
     public static int Main(string[] args)
     {

@@ -67,7 +67,7 @@ public static class RuntimeCli
         Log.DebugEnabled = g.Has("debug");
         if (g.Has("version"))
         {
-            Console.WriteLine($"berth-runtime version {Program.Version}\nspec: {Berth.Oci.Runtime.SpecVersion.Current}");
+            Console.WriteLine($"berth-runtime version {BerthVersion.Value}\nspec: {Berth.Oci.Runtime.SpecVersion.Current}");
             return 0;
         }
         if (g.Positional.Count == 0 || g.Has("help"))
@@ -293,7 +293,7 @@ public static class RuntimeCli
     private static int FeaturesCmd(List<string> rest)
     {
         new ArgParser().Parse(rest);
-        Console.WriteLine(Features.Json(Program.Version));
+        Console.WriteLine(Features.Json(BerthVersion.Value));
         return 0;
     }
 
