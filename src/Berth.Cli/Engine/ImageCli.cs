@@ -77,16 +77,7 @@ public static class ImageCli
 
     private static ImageStore Open(ArgParser p, string? storage) => new(ImageStore.ResolveRoot(p.Get("storage") ?? storage));
 
-    /// <summary>store.Resolve, loading the default image the first time it is named.</summary>
-    private static ImageRecord Resolve(ImageStore store, string reference)
-    {
-        try { return store.Resolve(reference); }
-        catch (ImageNotFoundException) when (DefaultImage.Names(reference))
-        {
-            DefaultImage.Load(store);
-            return store.Resolve(reference);
-        }
-    }
+    private static ImageRecord Resolve(ImageStore store, string reference) => DefaultImage.Resolve(store, reference);
 
     private static int Default(string[] args, string? storage)
     {

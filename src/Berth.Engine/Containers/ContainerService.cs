@@ -57,8 +57,7 @@ public sealed partial class ContainerService(ImageStore images, EngineStore stor
         var createdVolumes = new List<string>();
         try
         {
-            var lowers = config.Rootfs.DiffIds.AsEnumerable().Reverse().Select(d => images.Layers.PathOf(Digest.Parse(d))).ToList();
-            Overlay.Mount(lowers, store.Upper(id), store.Work(id), store.Merged(id));
+            Overlay.Mount(images.LayerDirsTopFirst(config), store.Upper(id), store.Work(id), store.Merged(id));
             Berth.Runtime.Logging.Timing.Mark("engine: overlay mounted");
             var hostname = o.Hostname ?? id[..12];
             var net = ContainerNetwork.Setup(id, dir, netMode, ports, ResolveNetworkTarget);
@@ -137,15 +136,7 @@ public sealed partial class ContainerService(ImageStore images, EngineStore stor
     public IEnumerable<string> Ports(string reference) =>
         (NetworkRecord.Load(store.Dir(store.Find(reference).Id))?.Ports ?? []).Select(p => p.ToString());
 
-    private ImageRecord ResolveImage(string reference)
-    {
-        try { return images.Resolve(reference); }
-        catch (ImageNotFoundException) when (DefaultImage.Names(reference))
-        {
-            DefaultImage.Load(images);
-            return images.Resolve(reference);
-        }
-    }
+    private ImageRecord ResolveImage(string reference) => DefaultImage.Resolve(images, reference);
 
     /// <summary>`berth exec`: a process in a running container, through the runtime's exec.</summary>
     public int Exec(string reference, ExecOptions o)

@@ -8,13 +8,13 @@ namespace Berth.Engine.Containers;
 public static class Overlay
 {
     /// <param name="lowerTopFirst">Layer directories, the image's last layer first.</param>
-    public static void Mount(IReadOnlyList<string> lowerTopFirst, string upper, string work, string merged)
+    public static void Mount(IReadOnlyList<string> lowerTopFirst, string upper, string work, string merged, ulong flags = 0)
     {
         Directory.CreateDirectory(upper);
         Directory.CreateDirectory(work);
         Directory.CreateDirectory(merged);
         var data = $"lowerdir={string.Join(':', lowerTopFirst)},upperdir={upper},workdir={work}";
-        int err = Berth.Linux.Mounts.Mount.TryApply("overlay", merged, "overlay", 0, data);
+        int err = Berth.Linux.Mounts.Mount.TryApply("overlay", merged, "overlay", flags, data);
         if (err != 0) throw new EngineError($"mount overlay rootfs on {merged}: {LinuxException.Describe(err)}");
     }
 

@@ -44,6 +44,7 @@ public sealed class BoxImage(string sourceDir, string source, Dictionary<string,
     public string Source { get; } = source;
     private readonly Dictionary<string, StatX> _snapshot = snapshot;
     private readonly Dictionary<string, byte[]> _sourceBytes = sourceBytes ?? new(StringComparer.Ordinal);
+    private long _sourceBytesKept = sourceBytes?.Values.Sum(b => (long)b.Length) ?? 0;
 
     /// <summary>How many bytes of DIR's files one box keeps in memory (a judge's box is a program and its input).</summary>
     public const long KeepLimit = 16 << 20;
@@ -106,10 +107,11 @@ public sealed class BoxImage(string sourceDir, string source, Dictionary<string,
     {
         if (_sourceBytes.TryGetValue(rel, out var kept)) return kept.Length == size && MappedEquals(path, kept);
         var source = Path.Combine(SourceDir, rel);
-        if (_sourceBytes.Values.Sum(b => (long)b.Length) + size > KeepLimit) return SameBytes(path, source, size);
+        if (_sourceBytesKept + size > KeepLimit) return SameBytes(path, source, size);
         var bytes = ReadExactly(source, size);
         if (bytes is null || !MappedEquals(path, bytes)) return false;
         _sourceBytes[rel] = bytes;
+        _sourceBytesKept += size;
         return true;
     }
 

@@ -1,9 +1,7 @@
 using Berth.Engine.Containers;
 using Berth.Images;
 using Berth.Images.Archives;
-using Berth.Images.Content;
 using Berth.Images.Store;
-using Berth.Linux;
 using Berth.Linux.Interop;
 
 namespace Berth.Engine.Sandbox;
@@ -17,16 +15,14 @@ namespace Berth.Engine.Sandbox;
 /// </summary>
 public sealed class SandboxImageRoot : IDisposable
 {
-    /// <summary>The reference the job gave and the image it resolved to.</summary>
+    /// <summary>The reference the job gave (a worker keeps this root for the next job that gives the same).</summary>
     public string Reference { get; }
-    public string ImageId { get; }
     private readonly IReadOnlyList<string> _lowersTopFirst;
     private FileLock? _lock;
 
-    private SandboxImageRoot(string reference, string imageId, IReadOnlyList<string> lowers, FileLock storeLock)
+    private SandboxImageRoot(string reference, IReadOnlyList<string> lowers, FileLock storeLock)
     {
         Reference = reference;
-        ImageId = imageId;
         _lowersTopFirst = lowers;
         _lock = storeLock;
     }
@@ -38,36 +34,25 @@ public sealed class SandboxImageRoot : IDisposable
         var storeLock = images.LockShared();
         try
         {
-            ImageRecord img;
-            try { img = images.Resolve(reference); }
-            catch (ImageNotFoundException) when (DefaultImage.Names(reference))
-            {
-                storeLock.Dispose();
-                DefaultImage.Load(images);
-                storeLock = images.LockShared();
-                img = images.Resolve(reference);
-            }
+            var img = DefaultImage.Resolve(images, reference);
             images.EnsureLayers(img);
-            var config = images.ReadConfig(images.ReadManifest(img));
-            var lowers = config.Rootfs.DiffIds.AsEnumerable().Reverse().Select(d => images.Layers.PathOf(Digest.Parse(d))).ToList();
+            var lowers = images.LayerDirsTopFirst(images.ReadConfig(images.ReadManifest(img)));
             if (lowers.Count == 0) throw new EngineError($"--image {reference}: the image has no layers");
-            return new SandboxImageRoot(reference, img.Id, lowers, storeLock);
+            return new SandboxImageRoot(reference, lowers, storeLock);
         }
         catch (ImageNotFoundException) { storeLock.Dispose(); throw new EngineError($"--image {reference}: no such image (berth load or berth pull it first)"); }
         catch { storeLock.Dispose(); throw; }
     }
 
-    /// <summary>Mounts the overlay on <paramref name="rootfs"/>, its upper and work directories beside it in <paramref name="slotDir"/>.</summary>
+    /// <summary>Mounts the overlay on <paramref name="rootfs"/> (nosuid, nodev), its upper and work directories beside it in <paramref name="slotDir"/>.</summary>
     public void Mount(string slotDir, string rootfs)
     {
-        var upper = Path.Combine(slotDir, "root-upper");
-        var work = Path.Combine(slotDir, "root-work");
-        Directory.CreateDirectory(upper);
-        Directory.CreateDirectory(work);
-        Directory.CreateDirectory(rootfs);
-        var data = $"lowerdir={string.Join(':', _lowersTopFirst)},upperdir={upper},workdir={work}";
-        int err = Berth.Linux.Mounts.Mount.TryApply("overlay", rootfs, "overlay", Consts.MS_NOSUID | Consts.MS_NODEV, data);
-        if (err != 0) throw new EngineError($"--image {Reference}: mount its layers on {rootfs}: {LinuxException.Describe(err)}");
+        try
+        {
+            Overlay.Mount(_lowersTopFirst, Path.Combine(slotDir, "root-upper"), Path.Combine(slotDir, "root-work"), rootfs,
+                Consts.MS_NOSUID | Consts.MS_NODEV);
+        }
+        catch (EngineError e) { throw new EngineError($"--image {Reference}: {e.Message}"); }
         // The jail's mount points (in the upper directory; the image is not touched).
         foreach (var d in new[] { "box", "tmp", "proc", "dev", "sys" })
             if (!Directory.Exists(Path.Combine(rootfs, d))) Directory.CreateDirectory(Path.Combine(rootfs, d));

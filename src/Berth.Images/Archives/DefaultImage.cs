@@ -264,6 +264,17 @@ public static class DefaultImage
         }
     }
 
+    /// <summary><paramref name="store"/>.Resolve, loading the default image the first time it is named.</summary>
+    public static ImageRecord Resolve(ImageStore store, string reference)
+    {
+        try { return store.Resolve(reference); }
+        catch (ImageNotFoundException) when (Names(reference))
+        {
+            Load(store);
+            return store.Resolve(reference);
+        }
+    }
+
     /// <summary>True when <paramref name="reference"/> names the default image ("berth.local/busybox", with or without ":latest").</summary>
     public static bool Names(string reference) => ImageName.Candidates(reference).Contains(Name);
 }

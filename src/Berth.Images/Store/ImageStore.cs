@@ -64,6 +64,10 @@ public sealed class ImageStore
     public ImageConfig ReadConfig(ImageManifest m) =>
         ImagesJson.Parse(Content.ReadVerified(Digest.Parse(m.Config.Digest), "config"), ImagesJson.Default.ImageConfig, $"config {m.Config.Digest}");
 
+    /// <summary>The unpacked layer directories of an image (<see cref="EnsureLayers"/> first), its last layer first: an overlay's lowerdir order.</summary>
+    public List<string> LayerDirsTopFirst(ImageConfig config) =>
+        config.Rootfs.DiffIds.AsEnumerable().Reverse().Select(d => Layers.PathOf(Digest.Parse(d))).ToList();
+
     /// <summary>
     /// Records the image whose manifest blob is <paramref name="manifestDigest"/> (its config and layers
     /// must be stored) and gives it <paramref name="names"/>, taking them from any image that had them.

@@ -32,11 +32,10 @@ public static class Ephemeral
         private int _start = startFd;
 
         /// <summary>Lets the init exec the process (one byte down its start pipe).</summary>
-        public unsafe void Release()
+        public void Release()
         {
-            byte zero = (byte)'0';
             if (_start < 0) return;
-            if (LibC.write(_start, &zero, 1) != 1) throw LinuxException.Last("release container init");
+            Fd.WriteAll(_start, "0"u8, "the container init's start pipe");
             Fd.Close(_start);
             _start = -1;
         }

@@ -11,7 +11,7 @@ public static class Start
     public static void Execute(StateStore store, string id) => Execute(store, Container.Load(store, id));
 
     /// <summary>Starts <paramref name="c"/> as loaded (or just created, by `run`).</summary>
-    public static unsafe void Execute(StateStore store, Container c)
+    public static void Execute(StateStore store, Container c)
     {
         var id = c.Id;
         using (store.LockContainer(id))
@@ -28,11 +28,7 @@ public static class Start
             Logging.Timing.Mark("start: checked");
             if (c.StartFd >= 0)
             {
-                byte one = (byte)'0';
-                try
-                {
-                    if (LibC.write(c.StartFd, &one, 1) != 1) throw LinuxException.Last("release container init");
-                }
+                try { Berth.Linux.Files.Fd.WriteAll(c.StartFd, "0"u8, "the container init's start pipe"); }
                 finally { c.CloseStartFd(); }
             }
             else ReleaseThroughFifo(store.FifoPath(id));
@@ -57,11 +53,7 @@ public static class Start
             throw new RuntimeError(err == Consts.ENXIO ? "container init is not waiting to start (it has exited)"
                 : $"open exec fifo {fifo}: {LinuxException.Describe(err)}");
         }
-        byte zero = (byte)'0';
-        try
-        {
-            if (LibC.write(fd, &zero, 1) != 1) throw LinuxException.Last("write exec fifo", fifo);
-        }
+        try { Berth.Linux.Files.Fd.WriteAll(fd, "0"u8, $"exec fifo {fifo}"); }
         finally { LibC.close(fd); }
         File.Delete(fifo);
     }
