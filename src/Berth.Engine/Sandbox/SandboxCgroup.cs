@@ -49,6 +49,27 @@ public sealed class SandboxCgroup : IDisposable
         return new SandboxCgroup(cg);
     }
 
+    /// <summary>
+    /// The cgroup /berth/ID that an earlier process made and left reset (a sandbox pool's slot), with
+    /// what that process knew of it (<see cref="Saved"/>); null when a directory of it is missing.
+    /// </summary>
+    public static SandboxCgroup? Open(string id, Saved saved)
+    {
+        var cg = (saved.Layout is { } layout ? Berth.Linux.Cgroups.Cgroups.FromLayout("/berth/" + id, layout) : null)
+                 ?? Berth.Linux.Cgroups.Cgroups.ForControllers("/berth/" + id, Controllers);
+        foreach (var d in cg.Directories)
+            if (!Berth.Linux.Files.StatX.TryAt(-100 /* AT_FDCWD */, d, out _, out _)) return null;
+        return new SandboxCgroup(cg)
+        {
+            _applied = saved.Applied, _devicesApplied = saved.DevicesApplied, _memBase = saved.MemBase, _oomBase = saved.OomBase,
+        };
+    }
+
+    /// <summary>What a reset cgroup's next user must know: the limits in force, the baselines of the counters that cannot be reset.</summary>
+    public sealed record Saved(string? Applied, bool DevicesApplied, ulong MemBase, ulong OomBase, string? Layout = null);
+
+    public Saved Save() => new(_applied, _devicesApplied, _memBase, _oomBase, Berth.Linux.Cgroups.Cgroups.LayoutOf(_cg));
+
     /// <summary>Writes the job's limits (all of them, so a reused cgroup carries nothing of the last job's).</summary>
     public void Apply(CgroupResources r)
     {
@@ -147,16 +168,30 @@ public sealed class SandboxCgroup : IDisposable
     }
 
     /// <summary>The pids in cgroup.procs of every hierarchy (a process may sit in one and not another).</summary>
-    public List<int> AllPids()
+    public unsafe List<int> AllPids()
     {
         var all = new List<int>();
+        // Opened afresh every time (a kept fd would show the list of its first read), read with open/read:
+        // a FileStream's setup cost more than the (usually empty) file.
+        byte* small = stackalloc byte[4096];
         foreach (var d in _cg.Directories)
         {
-            string text;
-            try { text = File.ReadAllText(System.IO.Path.Combine(d, "cgroup.procs")); }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { continue; }
-            foreach (var line in text.Split('\n', StringSplitOptions.RemoveEmptyEntries))
-                if (int.TryParse(line, NumberStyles.None, CultureInfo.InvariantCulture, out var pid) && !all.Contains(pid)) all.Add(pid);
+            int fd;
+            fixed (byte* path = ProcsPath(d)) fd = Berth.Linux.Interop.LibC.open(path, Berth.Linux.Interop.Consts.O_RDONLY | Berth.Linux.Interop.Consts.O_CLOEXEC, 0);
+            if (fd < 0) continue;
+            try
+            {
+                var text = new System.Text.StringBuilder();
+                while (true)
+                {
+                    long n = Berth.Linux.Interop.LibC.read(fd, small, 4096);
+                    if (n <= 0) break;
+                    text.Append(System.Text.Encoding.ASCII.GetString(small, (int)n));
+                }
+                foreach (var line in text.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries))
+                    if (int.TryParse(line, NumberStyles.None, CultureInfo.InvariantCulture, out var pid) && !all.Contains(pid)) all.Add(pid);
+            }
+            finally { Berth.Linux.Files.Fd.Close(fd); }
         }
         return all;
     }
@@ -274,6 +309,15 @@ public sealed class SandboxCgroup : IDisposable
         try { Write(dir, file, value); }
         catch (IOException) { }
     }
+
+    /// <summary>cgroup.procs of a directory as a C string, made once per directory.</summary>
+    private byte[] ProcsPath(string dir)
+    {
+        if (!_procsPaths.TryGetValue(dir, out var p)) _procsPaths[dir] = p = Berth.Linux.CString.Of(System.IO.Path.Combine(dir, "cgroup.procs"));
+        return p;
+    }
+
+    private readonly Dictionary<string, byte[]> _procsPaths = [];
 
     /// <summary>Removes the cgroup directories (after <see cref="KillAndWaitEmpty"/>).</summary>
     public void Dispose()

@@ -124,7 +124,7 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
             Timing("prepare: skeleton");
         }
         Directory.CreateDirectory(Box);
-        if (Slot.Pooled && Slot.MountedBoxSize is not null && Options.Box is not null)
+        if (Slot.Pooled && !Slot.Persistent && Slot.MountedBoxSize is not null && Options.Box is not null)
         {
             // A batch slot: the box the last job left, verified identical to this DIR (BoxImage), is kept.
             var source = SandboxRunner.Fingerprint(Options.Box);
@@ -144,7 +144,20 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
             return;
         }
         SandboxRunner.Chown(Box);
-        if (Options.Box is not null) SandboxRunner.CopyTree(Options.Box, Box);
+        // The box's bytes are copied on a helper thread while this one builds the plan and compiles the
+        // jail (about as long as a small box's copy: on two cores the copy then costs no wall time);
+        // joined before anything uses the box (Launch).
+        if (Options.Box is { } from) _boxCopy = Berth.Linux.Processes.NativeThread.StartElsewhere(() => SandboxRunner.CopyTree(from, Box));
+    }
+
+    private Berth.Linux.Processes.NativeThread? _boxCopy;
+
+    /// <summary>Waits for the box's copy (rethrowing its error), once.</summary>
+    private void BoxCopied()
+    {
+        var t = _boxCopy;
+        _boxCopy = null;
+        t?.Join();
     }
 
     /// <summary>What the box of a batch slot holds (a copy of --box DIR), to keep it for the next job when nothing changed it.</summary>
@@ -200,13 +213,16 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
     /// none, it is gone, or it was made for other options; null for a one-off run or with
     /// BERTH_SANDBOX_TEMPLATE=0 (every job builds its whole jail).
     /// </summary>
+    /// <summary>The plan's template key, made once by <see cref="SlotTemplate"/>.</summary>
+    private string? _templateKey;
+
     private StubJail.Template? SlotTemplate()
     {
         if (!Slot.Pooled || Slot.MountedBoxSize is null || !SandboxRunner.Templates) return null;
-        var key = StubJail.TemplateKey(_plan!);
+        var key = _templateKey = StubJail.TemplateKey(_plan!);
         if (Slot.Template is { } t && (t.Key != key || !t.Alive)) Slot.DropTemplate();
         Timing("template");
-        Slot.Template ??= StubJail.StartTemplate(_plan!, TimeSpan.FromSeconds(20));
+        Slot.Template ??= StubJail.StartTemplate(_plan!, TimeSpan.FromSeconds(20), persistent: Slot.Persistent);
         return Slot.Template;
     }
 
@@ -237,6 +253,8 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
         LibC.fcntl(_statusRead, Consts.F_SETFL, Consts.O_NONBLOCK);
         try
         {
+            // The box's copy is waited for as late as can be: before a stdio file is opened in it, or the jail spawned.
+            if (stdio.Any(p => p is not null) || !_stub) BoxCopied();
             for (int fd = 0; fd < 3; fd++)
             {
                 if (stdio[fd] is not { } path) continue;
@@ -259,8 +277,9 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
                     // The built-in profile allows no System V or POSIX IPC call (Profile.cs): nothing can be
                     // left in a template's ipc namespace, so jobs need no namespace of their own there.
                     FreshIpc = Options.Seccomp is not null,
+                    BeforeSpawn = BoxCopied,
                 };
-                _pid = (template is not null ? StubJail.LaunchJob(_plan!, template, so) : StubJail.Launch(_plan!, so)).InitPid;
+                _pid = (template is not null ? StubJail.LaunchJob(_plan!, template, so, _templateKey!) : StubJail.Launch(_plan!, so)).InitPid;
             }
             else
             {
@@ -404,6 +423,8 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
     private void Teardown()
     {
         Timing("teardown");
+        try { BoxCopied(); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or LinuxException) { Fail($"box: {e.Message}"); }
         Fd.Close(_statusWrite);
         Fd.Close(_statusRead);
         _handle?.Abandon();
@@ -460,21 +481,23 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
         Timing("done");
     }
 
-    /// <summary>Removes the box from a kept tmpfs (every process of the jail is dead); false when it cannot (the tmpfs then goes).</summary>
+    /// <summary>
+    /// Removes the box's content from a kept tmpfs (every process of the jail is dead) through fds
+    /// (<see cref="DirTree.Empty"/>: nothing the job planted is followed); false when it cannot, or the
+    /// job left more than 100,000 entries (the tmpfs then goes, which is quicker).
+    /// </summary>
     private bool ScrubBox()
     {
+        // The directory itself stays: a template jail binds it as /box.
+        int fd;
+        try { fd = Fd.Open(Box, Consts.O_RDONLY | Consts.O_DIRECTORY | Consts.O_NOFOLLOW | Consts.O_CLOEXEC); }
+        catch (LinuxException e) { return e.Errno == Consts.ENOENT; }
         try
         {
-            // The directory itself stays: a template jail binds it as /box.
-            if (!Directory.Exists(Box)) return true;
-            foreach (var e in new DirectoryInfo(Box).EnumerateFileSystemInfos())
-            {
-                if (e is DirectoryInfo d && d.LinkTarget is null) d.Delete(recursive: true);
-                else e.Delete();
-            }
-            return !Directory.EnumerateFileSystemEntries(Box).Any();
+            int budget = 100_000;
+            return DirTree.Empty(fd, 0, ref budget);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return false; }
+        finally { Fd.Close(fd); }
     }
 
     private void Fail(string message)

@@ -29,6 +29,24 @@ public static class SandboxRunner
     /// <summary>Batch slots build a template jail their jobs join (docs/adr/0016); BERTH_SANDBOX_TEMPLATE=0: every job builds its own.</summary>
     public static bool Templates => StubJail && Environment.GetEnvironmentVariable("BERTH_SANDBOX_TEMPLATE") != "0";
 
+    /// <summary>
+    /// A run in a slot of sandbox pool <paramref name="pool"/> (<see cref="SandboxPool"/>) when one is
+    /// free and the run can use it (not with --image: a pool's slots keep the host-directory root);
+    /// else in a fresh jail.
+    /// </summary>
+    public static Verdict Run(SandboxOptions o, string? pool)
+    {
+        if (pool is null || o.Image is not null || !Templates) return Run(o);
+        Berth.Runtime.Logging.Timing.Mark("pool acquire");
+        using var lease = SandboxPool.TryAcquire(pool);
+        if (lease is null) return Run(o);
+        Berth.Runtime.Logging.Timing.Mark("pool acquired");
+        var v = Run(o, lease.Slot);
+        lease.Release(v);
+        Berth.Runtime.Logging.Timing.Mark("pool released");
+        return v;
+    }
+
     public static Verdict Run(SandboxOptions o)
     {
         var slot = SandboxSlot.Fresh();

@@ -16,10 +16,29 @@ public sealed class SandboxSlot : IDisposable
     public string Id { get; }
     public string Dir { get; }
     public bool Pooled { get; }
+    /// <summary>
+    /// A sandbox pool's slot (<see cref="SandboxPool"/>): pooled, and shared by separate `run`
+    /// processes one at a time, so nothing of it may live only in memory (no kept box image).
+    /// </summary>
+    public bool Persistent { get; }
     private SandboxCgroup? _cgroup;
 
+    /// <summary>The cgroup kept for the next job, or null (none yet, or it was thrown away).</summary>
+    public SandboxCgroup? Cgroup => _cgroup;
+
     /// <summary>A pooled slot's tmpfs (skeleton kept, box removed after every job) and its size; null when not mounted.</summary>
-    public long? MountedBoxSize { get; set; }
+    public long? MountedBoxSize
+    {
+        get => _mountedBoxSize;
+        set { _mountedBoxSize = value; Changed?.Invoke(); }
+    }
+    private long? _mountedBoxSize;
+
+    /// <summary>
+    /// Called when the slot gets or loses a tmpfs, cgroup or template: a pool's lease writes its state
+    /// at once, so a run that dies mid-job leaves the next one a record of everything to destroy.
+    /// </summary>
+    public Action? Changed { get; set; }
 
     /// <summary>The box the last job left, verified identical to its --box DIR (the next job with that DIR keeps it), or null.</summary>
     public BoxImage? KeptBox { get; set; }
@@ -48,7 +67,12 @@ public sealed class SandboxSlot : IDisposable
     private Berth.Linux.Files.WriteWatch? _boxWatch;
 
     /// <summary>The template jail jobs of this (pooled) slot join, or null (docs/adr/0016).</summary>
-    public Berth.Runtime.Lifecycle.StubJail.Template? Template { get; set; }
+    public Berth.Runtime.Lifecycle.StubJail.Template? Template
+    {
+        get => _template;
+        set { _template = value; Changed?.Invoke(); }
+    }
+    private Berth.Runtime.Lifecycle.StubJail.Template? _template;
 
     /// <summary>Ends the template jail (its PID 1 is killed and reaped; the namespaces go with it).</summary>
     public void DropTemplate()
@@ -58,12 +82,18 @@ public sealed class SandboxSlot : IDisposable
     }
     private bool _dirMade;
 
-    private SandboxSlot(string id, bool pooled)
+    private SandboxSlot(string id, bool pooled, bool persistent = false)
     {
         Id = id;
         Dir = Path.Combine(SandboxRunner.RunsRoot, id);
         Pooled = pooled;
+        Persistent = persistent;
+        _dirMade = persistent && Directory.Exists(Dir);
     }
+
+    /// <summary>A pool's slot as an earlier process left it: its tmpfs (when mounted), cgroup and template (see <see cref="SandboxPool"/>).</summary>
+    internal static SandboxSlot Restore(string id, long? mountedBoxSize, SandboxCgroup? cgroup, Berth.Runtime.Lifecycle.StubJail.Template? template) =>
+        new(id, pooled: true, persistent: true) { _mountedBoxSize = mountedBoxSize, _cgroup = cgroup, _template = template };
 
     /// <summary>
     /// "sandbox-" + 24 hex digits from /dev/urandom (not RandomNumberGenerator: on Linux that loads
@@ -111,6 +141,7 @@ public sealed class SandboxSlot : IDisposable
     {
         if (_cgroup is not null) return _cgroup;
         _cgroup = SandboxCgroup.Create(Id);
+        Changed?.Invoke();
         return _cgroup;
     }
 

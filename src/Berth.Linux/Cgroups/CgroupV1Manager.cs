@@ -24,6 +24,8 @@ internal sealed class CgroupV1Manager : ICgroupManager
 
     public string Path { get; }
     public string Version => "v1";
+    internal IReadOnlyList<V1Hierarchy> Hierarchies => _hierarchies;
+    internal bool HasUnified => _unified is not null;
 
     public bool LastDirectoryBestEffort => _unified is not null;
 

@@ -65,6 +65,35 @@ public static partial class Cgroups
         return new CgroupV1Manager(normalized, wanted, null, fs);
     }
 
+    /// <summary>
+    /// The hierarchies a manager from <see cref="ForControllers"/> uses, as one line ("v2", or "v1" and
+    /// ROOT=CONTROLLERS per hierarchy): <see cref="FromLayout"/> rebuilds the manager of another path
+    /// from it without listing the mount root again. Null for a manager it cannot describe.
+    /// </summary>
+    public static string? LayoutOf(ICgroupManager m) => m switch
+    {
+        CgroupV2Manager => "v2",
+        CgroupV1Manager v1 when !v1.HasUnified && v1.Hierarchies.All(h => !h.Root.Contains(' ') && !h.Root.Contains('='))
+            => "v1" + string.Concat(v1.Hierarchies.Select(h => " " + h.Root + "=" + string.Join(',', h.Controllers))),
+        _ => null,
+    };
+
+    /// <summary>The manager of <paramref name="path"/> on the hierarchies of a <see cref="LayoutOf"/> line; null when the line is not one.</summary>
+    public static ICgroupManager? FromLayout(string path, string layout, string mountRoot = "/sys/fs/cgroup")
+    {
+        if (layout == "v2") return new CgroupV2Manager(Normalize(path), mountRoot, CgroupFs.Instance);
+        var parts = layout.Split(' ');
+        if (parts[0] != "v1" || parts.Length < 2) return null;
+        var list = new List<V1Hierarchy>();
+        foreach (var part in parts.Skip(1))
+        {
+            int eq = part.LastIndexOf('=');
+            if (eq <= 0 || !part.StartsWith(mountRoot + "/", StringComparison.Ordinal)) return null;
+            list.Add(new V1Hierarchy(part[..eq], part[(eq + 1)..].Split(',', StringSplitOptions.RemoveEmptyEntries)));
+        }
+        return new CgroupV1Manager(Normalize(path), list, null, CgroupFs.Instance);
+    }
+
     /// <summary>True when <paramref name="mountRoot"/> is a cgroup2 (unified) mount.</summary>
     public static bool IsUnified(string mountRoot = "/sys/fs/cgroup") =>
         File.Exists(Path.Combine(mountRoot, "cgroup.controllers"));

@@ -22,6 +22,9 @@ public static unsafe partial class LibC
     [LibraryImport(Lib)] public static partial int pthread_attr_setstacksize(byte* attr, nuint size);
     [LibraryImport(Lib)] public static partial int pthread_attr_destroy(byte* attr);
     [LibraryImport(Lib)] public static partial int pthread_create(nuint* thread, byte* attr, delegate* unmanaged<nint, nint> start, nint arg);
+    [LibraryImport(Lib)] public static partial int pthread_setaffinity_np(nuint thread, nuint cpusetsize, byte* cpuset);
+    [LibraryImport(Lib)] public static partial int sched_getcpu();
+    [LibraryImport(Lib, SetLastError = true)] public static partial int sched_getaffinity(int pid, nuint cpusetsize, byte* mask);
     [LibraryImport(Lib)] public static partial int pthread_join(nuint thread, void** result);
     [LibraryImport(Lib, EntryPoint = "_exit")] public static partial void _exit(int status);
     [LibraryImport(Lib, SetLastError = true)] public static partial int execve(byte* path, byte** argv, byte** envp);
@@ -67,6 +70,7 @@ public static unsafe partial class LibC
     [LibraryImport(Lib, SetLastError = true)] public static partial nint read(int fd, byte* buf, nint count);
     [LibraryImport(Lib, SetLastError = true)] public static partial nint write(int fd, byte* buf, nint count);
     [LibraryImport(Lib, SetLastError = true)] public static partial nint pread(int fd, byte* buf, nint count, long offset);
+    [LibraryImport(Lib, SetLastError = true)] public static partial nint pwrite(int fd, byte* buf, nint count, long offset);
     [LibraryImport(Lib, SetLastError = true)] public static partial int pipe2(int* fds, int flags);
     [LibraryImport(Lib, SetLastError = true)] public static partial int socketpair(int domain, int type, int protocol, int* sv);
     [LibraryImport(Lib, SetLastError = true)] public static partial int socket(int domain, int type, int protocol);

@@ -40,6 +40,26 @@ public sealed unsafe class NativeThread
         return t;
     }
 
+    /// <summary>
+    /// As <see cref="Start(Action, nuint)"/>, on another CPU than the caller's when there is one: a new
+    /// thread is queued on its parent's CPU and waits there until the parent blocks (measured here: a
+    /// copy meant to overlap the main thread's work ran only once the main thread waited for it).
+    /// </summary>
+    public static NativeThread StartElsewhere(Action work)
+    {
+        var t = Start(work);
+        var mask = stackalloc byte[128];
+        int cpu = LibC.sched_getcpu();
+        if (cpu >= 0 && cpu < 1024 && LibC.sched_getaffinity(0, 128, mask) == 0)
+        {
+            mask[cpu / 8] &= (byte)~(1 << (cpu % 8));
+            bool any = false;
+            for (int i = 0; i < 128 && !any; i++) any = mask[i] != 0;
+            if (any) LibC.pthread_setaffinity_np(t._handle, 128, mask);
+        }
+        return t;
+    }
+
     [UnmanagedCallersOnly]
     private static nint Entry(nint arg)
     {

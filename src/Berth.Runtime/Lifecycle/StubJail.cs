@@ -57,6 +57,8 @@ public static unsafe partial class StubJail
         /// built-in profile), so that nothing can be left there for the next job.
         /// </summary>
         public bool FreshIpc { get; init; } = true;
+        /// <summary>Called after the program is compiled, before the stub is spawned (the sandbox waits there for its box's copy).</summary>
+        public Action? BeforeSpawn { get; init; }
         /// <summary>How long the jail may take to get to the program's exec.</summary>
         public TimeSpan SetupTimeout { get; init; } = TimeSpan.FromSeconds(20);
     }
@@ -490,50 +492,7 @@ public static unsafe partial class StubJail
         {
             int budget = MaxEntries;
             foreach (var fd in ScrubDirs)
-                if (!Empty(fd, 0, ref budget)) return false;
-            return true;
-        }
-
-        private static bool Empty(int dir, int depth, ref int budget)
-        {
-            if (depth > 32 || LibC.lseek(dir, 0, 0) < 0) return false;
-            var names = new List<(string Name, bool Dir)>();
-            byte* buf = stackalloc byte[8192];
-            while (true)
-            {
-                long n = LibC.syscall(Syscalls.Getdents64, dir, (long)buf, 8192, 0, 0, 0);
-                if (n < 0) return false;
-                if (n == 0) break;
-                for (long off = 0; off < n;)
-                {
-                    ushort reclen = *(ushort*)(buf + off + 16);
-                    byte type = buf[off + 18];
-                    var name = System.Runtime.InteropServices.Marshal.PtrToStringUTF8((nint)(buf + off + 19)) ?? "";
-                    if (name is not ("." or ".."))
-                    {
-                        if (--budget < 0) return false;
-                        names.Add((name, type == 4 /* DT_DIR */));
-                    }
-                    off += reclen;
-                }
-            }
-            foreach (var (name, isDir) in names)
-            {
-                fixed (byte* p = CString.Of(name))
-                {
-                    if (!isDir)
-                    {
-                        if (LibC.unlinkat(dir, p, 0) == 0) continue;
-                        if (Marshal.GetLastPInvokeError() != Consts.EISDIR) return false;
-                    }
-                    int sub = LibC.openat(dir, p, Consts.O_RDONLY | Consts.O_DIRECTORY | Consts.O_NOFOLLOW | Consts.O_CLOEXEC, 0);
-                    if (sub < 0) return false;
-                    bool ok;
-                    try { ok = Empty(sub, depth + 1, ref budget); }
-                    finally { LibC.close(sub); }
-                    if (!ok || LibC.unlinkat(dir, p, 0x200 /* AT_REMOVEDIR */) != 0) return false;
-                }
-            }
+                if (!DirTree.Empty(fd, 0, ref budget)) return false;
             return true;
         }
 
@@ -548,13 +507,62 @@ public static unsafe partial class StubJail
             }
         }
 
+        /// <summary>
+        /// Kills the template's PID 1 through its pidfd (never another process that got its pid) and
+        /// waits until it is gone: reaped here when it is this process's child, else (a pool's template,
+        /// made by an earlier process) until the pidfd reports its exit, at most 2 s.
+        /// </summary>
         public void Dispose()
         {
             foreach (var fd in ScrubDirs) Fd.Close(fd);
             Fd.Close(Hold);
-            Proc.Kill(InitPid, Signals.SIGKILL);
-            Proc.Wait(InitPid);
+            LibC.syscall(Syscalls.PidfdSendSignal, Pidfd, Signals.SIGKILL, 0, 0, 0, 0);
+            if (Proc.Wait(InitPid) is null)
+            {
+                int* pfd = stackalloc int[2];
+                pfd[0] = Pidfd; pfd[1] = Consts.POLLIN;
+                LibC.poll(pfd, 1, 2000);
+            }
             Fd.Close(Pidfd);
+        }
+
+        /// <summary>Where <see cref="ScrubDirs"/> are in the template's root (/tmp, /dev/shm).</summary>
+        public string[] ScrubPaths { get; init; } = [];
+
+        /// <summary>The start time (/proc/PID/stat, clock ticks since boot) of the template's PID 1: with the pid, what names it across processes.</summary>
+        public ulong StartTime { get; init; }
+
+        /// <summary>
+        /// A template made by an earlier process (a sandbox pool's, see <see cref="StartTemplate"/> with
+        /// persistent): its pidfd opened and checked to be the same process (pid and start time), its
+        /// writable directories opened through its root. Null when it is gone or is not that process.
+        /// </summary>
+        public static Template? Attach(string key, int pid, ulong startTime, IReadOnlyList<string> scrubPaths)
+        {
+            int pidfd = (int)LibC.syscall(Syscalls.PidfdOpen, pid, 0, 0, 0, 0, 0);
+            if (pidfd < 0) return null;
+            // The pidfd is held first: a start time read afterwards that matches proves it names that process.
+            if (Proc.StartTime(pid) != startTime)
+            {
+                Fd.Close(pidfd);
+                return null;
+            }
+            var dirs = new List<int>();
+            foreach (var path in scrubPaths)
+            {
+                int fd;
+                fixed (byte* p = CString.Of($"/proc/{pid}/root{path}"))
+                    fd = LibC.open(p, Consts.O_RDONLY | Consts.O_DIRECTORY | Consts.O_NOFOLLOW | Consts.O_CLOEXEC, 0);
+                if (fd < 0 || !IsTmpfs(fd))
+                {
+                    if (fd >= 0) Fd.Close(fd);
+                    foreach (var d in dirs) Fd.Close(d);
+                    Fd.Close(pidfd);
+                    return null;
+                }
+                dirs.Add(fd);
+            }
+            return new Template { Key = key, InitPid = pid, Pidfd = pidfd, Hold = -1, ScrubDirs = [.. dirs], StartTime = startTime, ScrubPaths = [.. scrubPaths] };
         }
     }
 
@@ -576,10 +584,21 @@ public static unsafe partial class StubJail
         return sb.ToString();
     }
 
-    /// <summary>Builds a template jail for <paramref name="plan"/> (see <see cref="Template"/>).</summary>
-    public static Template StartTemplate(InitPlan plan, TimeSpan setupTimeout)
+    /// <summary>
+    /// Builds a template jail for <paramref name="plan"/> (see <see cref="Template"/>). Persistent (a
+    /// sandbox pool's): its PID 1 waits on a pipe it holds both ends of (the read end reopened read-write
+    /// through /proc/self/fd), so it outlives this process and ends only when killed (<see cref="Template.Dispose"/>).
+    /// </summary>
+    public static Template StartTemplate(InitPlan plan, TimeSpan setupTimeout, bool persistent = false)
     {
         var (holdRead, holdWrite) = Fd.Pipe();
+        if (persistent)
+        {
+            int rw;
+            try { rw = Fd.Open($"/proc/self/fd/{holdRead}", Consts.O_RDWR | Consts.O_CLOEXEC); }
+            finally { Fd.Close(holdRead); Fd.Close(holdWrite); }
+            (holdRead, holdWrite) = (rw, -1);
+        }
         int pidfd = -1;
         Handle h;
         try
@@ -622,7 +641,8 @@ public static unsafe partial class StubJail
             Proc.Wait(h.InitPid);
             throw e is RuntimeError ? e : new RuntimeError($"jail stub: open the template's writable directories: {e.Message}");
         }
-        return new Template { Key = TemplateKey(plan), InitPid = h.InitPid, Pidfd = pidfd, Hold = holdWrite, ScrubDirs = [.. dirs] };
+        return new Template { Key = TemplateKey(plan), InitPid = h.InitPid, Pidfd = pidfd, Hold = holdWrite, ScrubDirs = [.. dirs],
+            StartTime = Proc.StartTime(h.InitPid) ?? 0, ScrubPaths = [.. plan.Mounts.Where(Writable).Select(m => m.Destination)] };
     }
 
     private static bool IsTmpfs(int fd)
@@ -632,9 +652,12 @@ public static unsafe partial class StubJail
     }
 
     /// <summary>Starts the plan's process in <paramref name="template"/> (whose key must be the plan's); as <see cref="Launch"/>.</summary>
-    public static Handle LaunchJob(InitPlan plan, Template template, Options o)
+    public static Handle LaunchJob(InitPlan plan, Template template, Options o) => LaunchJob(plan, template, o, TemplateKey(plan));
+
+    /// <summary>As <see cref="LaunchJob(InitPlan, Template, Options)"/>, with the plan's <see cref="TemplateKey"/> the caller already made.</summary>
+    public static Handle LaunchJob(InitPlan plan, Template template, Options o, string planKey)
     {
-        if (template.Key != TemplateKey(plan)) throw new RuntimeError("jail stub: the template jail was made for another plan");
+        if (template.Key != planKey) throw new RuntimeError("jail stub: the template jail was made for another plan");
         return Start(plan, o, Kind.Job, template);
     }
 
@@ -673,6 +696,7 @@ public static unsafe partial class StubJail
                 if (o.CgroupProcsFds is { } open) Add(open[i], FirstCgroupFd + i);
                 else Add(OpenOrThrow(Path.Combine(o.CgroupDirs[i], "cgroup.procs"), Consts.O_WRONLY | Consts.O_CLOEXEC, "cgroup"), FirstCgroupFd + i, own: true);
             }
+            o.BeforeSpawn?.Invoke();
             Logging.Timing.Mark("jail spawn");
             stub = JailProgram.Spawn(memfd, fds, o.Name);
             Logging.Timing.Mark("jail spawned");

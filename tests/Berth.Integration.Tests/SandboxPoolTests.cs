@@ -1,0 +1,200 @@
+using System.Text.Json;
+using Berth.Integration.Tests.Infrastructure;
+using Xunit;
+
+namespace Berth.Integration.Tests;
+
+/// <summary>
+/// `berth sandbox pool` and `sandbox run --pool` (issue 7, throughput of one run per submission):
+/// runs reuse a slot's jail yet see nothing of the last run, verdicts are those of a fresh jail,
+/// a run that dies mid-job leaves a slot the next run destroys and rebuilds, every slot taken means
+/// a fresh jail, and `pool rm` leaves nothing (template, cgroups, mounts, run dirs).
+/// </summary>
+public sealed class SandboxPoolTests(TestEnvironment env) : IntegrationTest(env)
+{
+    private const string Busybox = "/bin/busybox";
+    private string Berth => Path.Combine(Path.GetDirectoryName(Env.RuntimePath)!, "berth");
+    private static string Scratch => Path.Combine(TestEnvironment.ScratchRoot, "sandbox-pool");
+
+    private static string Name() => "bt-pool-" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(5));
+
+    private ProcResult Berthx(params string[] args) => ProcessRunner.Run(Berth, args, Scratch, TimeSpan.FromSeconds(60));
+
+    private void Init(string pool, int slots)
+    {
+        Directory.CreateDirectory(Scratch);
+        var r = Berthx("sandbox", "pool", "init", pool, "--slots", slots.ToString());
+        Assert.True(r.ExitCode == 0, r.ToString());
+    }
+
+    /// <summary>`sandbox run --pool POOL OPTIONS -- busybox sh -c SCRIPT`: the verdict and the process result.</summary>
+    private (JsonElement Meta, ProcResult Result) Run(string pool, string script, params string[] options)
+    {
+        var r = ProcessRunner.Run(Berth, ["sandbox", "run", "--pool", pool, .. options, "--", Busybox, "sh", "-c", script], Scratch, TimeSpan.FromSeconds(60));
+        Assert.False(r.TimedOut, r.ToString());
+        var last = r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).LastOrDefault() ?? "";
+        Assert.True(last.StartsWith("{\"status\":", StringComparison.Ordinal), r.ToString());
+        return (JsonDocument.Parse(last).RootElement, r);
+    }
+
+    private static string Status(JsonElement m) => m.GetProperty("status").GetString()!;
+
+    /// <summary>`pool ls`: (state, template pid) per slot.</summary>
+    private List<(string State, int Template)> Slots(string pool)
+    {
+        var r = Berthx("sandbox", "pool", "ls", pool);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        return [.. r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split(' '))
+            .Select(f => (f[2], f[3] == "-" ? 0 : int.Parse(f[3])))];
+    }
+
+    /// <summary>Removes the pool and checks that nothing of it is left.</summary>
+    private void RemoveAndCheck(string pool, IEnumerable<int> templates)
+    {
+        var r = Berthx("sandbox", "pool", "rm", pool);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.False(Directory.Exists($"/run/berth/sandbox/pools/{pool}"));
+        Assert.Empty(Directory.GetFileSystemEntries("/run/berth/sandbox/runs", $"sandbox-pool-{pool}-*"));
+        foreach (var h in Directory.GetDirectories("/sys/fs/cgroup"))
+            foreach (var d in Directory.EnumerateDirectories(h, $"sandbox-pool-{pool}-*", new EnumerationOptions { RecurseSubdirectories = true, MaxRecursionDepth = 3 }))
+                Assert.Fail($"cgroup left: {d}");
+        Assert.DoesNotContain($"sandbox-pool-{pool}-", File.ReadAllText("/proc/self/mountinfo"));
+        foreach (var pid in templates)
+            Assert.True(!File.Exists($"/proc/{pid}/status") || File.ReadAllText($"/proc/{pid}/status").Contains("State:\tZ"), $"template {pid} left");
+    }
+
+    [Fact]
+    public void Runs_share_a_slot_yet_see_nothing_of_the_last_run_and_rm_leaves_nothing()
+    {
+        var pool = Name();
+        Init(pool, 1);
+        var box = Path.Combine(Scratch, pool + "-box");
+        Directory.CreateDirectory(box);
+        File.WriteAllText(Path.Combine(box, "input"), "42\n");
+        try
+        {
+            Assert.Equal([("empty", 0)], Slots(pool));
+            // The first run writes into the box, /tmp and /dev/shm and leaves a background child.
+            var (first, r1) = Run(pool, "cat /box/input; echo x > /box/mine; echo y > /tmp/mine; echo z > /dev/shm/mine; (sleep 30 &) ; echo done",
+                "--box", box);
+            Assert.Equal("OK", Status(first));
+            Assert.Contains("42", r1.Stdout);
+            var slots = Slots(pool);
+            Assert.Equal("ready", slots[0].State);
+            int template = slots[0].Template;
+            // The template's PID 1: the sandbox uid, no capabilities, no_new_privs.
+            var st = File.ReadAllText($"/proc/{template}/status");
+            Assert.Contains("Uid:\t65534\t65534\t65534\t65534", st);
+            Assert.Contains("CapEff:\t0000000000000000", st);
+            Assert.Contains("NoNewPrivs:\t1", st);
+
+            // The second run gets the same template, a fresh box, empty /tmp and /dev/shm, no process of the first.
+            var (second, r2) = Run(pool, "ls -A /box /tmp /dev/shm; cat /box/input", "--box", box);
+            Assert.Equal("OK", Status(second));
+            Assert.DoesNotContain("mine", r2.Stdout);
+            Assert.Contains("42", r2.Stdout);
+            Assert.Equal(template, Slots(pool)[0].Template);
+            Assert.Equal(["input"], Directory.GetFileSystemEntries(box).Select(Path.GetFileName));
+
+            // Verdicts are those of a fresh jail.
+            Assert.Equal("RE", Status(Run(pool, "exit 3").Meta));
+            Assert.Equal("TO", Status(Run(pool, "while :; do :; done", "--time", "0.3", "--wall-time", "5").Meta));
+            Assert.Equal("ML", Status(Run(pool, "awk 'BEGIN { s = \"x\"; while (1) s = s s }'", "--memory", "32m").Meta));
+            Assert.Equal("SG", Status(Run(pool, "kill -SEGV $$").Meta));
+            var (ok, _) = Run(pool, "echo again");
+            Assert.Equal("OK", Status(ok));
+            Assert.Equal("ready", Slots(pool)[0].State);
+        }
+        finally
+        {
+            var templates = Slots(pool).Select(s => s.Template).Where(p => p > 0).ToList();
+            RemoveAndCheck(pool, templates);
+        }
+    }
+
+    /// <summary>cgroup.procs of the pool's slot 0 on the pids hierarchy (v1) or the unified one (v2).</summary>
+    private static string ProcsFile(string pool) =>
+        new[] { $"/sys/fs/cgroup/pids/berth/sandbox-pool-{pool}-0/cgroup.procs", $"/sys/fs/cgroup/berth/sandbox-pool-{pool}-0/cgroup.procs" }
+            .First(File.Exists);
+
+    [Fact]
+    public void A_run_killed_mid_job_leaves_a_slot_that_the_next_run_destroys_and_rebuilds()
+    {
+        var pool = Name();
+        Init(pool, 1);
+        try
+        {
+            Assert.Equal("OK", Status(Run(pool, "true").Meta));
+            int before = Slots(pool)[0].Template;
+            // A run whose berth dies (SIGKILL) while its program runs: the slot stays marked busy.
+            var procs = ProcsFile(pool);
+            var r = ProcessRunner.Run("/bin/sh", ["-c",
+                $"{Berth} sandbox run --pool {pool} -- {Busybox} sleep 60 & b=$!; " +
+                $"for i in $(seq 200); do sleep 0.05; [ $(wc -l < {procs}) -ge 2 ] && break; done; kill -9 $b; wait $b; echo killed"],
+                Scratch, TimeSpan.FromSeconds(30));
+            Assert.Contains("killed", r.Stdout);
+            Assert.Equal("busy", Slots(pool)[0].State);
+            var orphans = File.ReadAllLines(procs).Where(l => l.Length > 0).ToList();
+            Assert.NotEmpty(orphans);
+
+            // The next run destroys all of it (the program of the dead run included) and builds the slot anew.
+            Assert.Equal("OK", Status(Run(pool, "true").Meta));
+            var after = Slots(pool)[0];
+            Assert.Equal("ready", after.State);
+            Assert.NotEqual(before, after.Template);
+            Assert.False(File.Exists($"/proc/{before}/status") && !File.ReadAllText($"/proc/{before}/status").Contains("State:\tZ"));
+            foreach (var pid in orphans)
+                Assert.True(!File.Exists($"/proc/{pid}/status") || File.ReadAllText($"/proc/{pid}/status").Contains("State:\tZ"),
+                    $"the dead run's process {pid} is still there");
+            Assert.DoesNotContain(File.ReadAllLines(procs), l => l.Length > 0);
+        }
+        finally { RemoveAndCheck(pool, Slots(pool).Select(s => s.Template).Where(p => p > 0).ToList()); }
+    }
+
+    [Fact]
+    public void With_every_slot_taken_a_run_gets_a_fresh_jail()
+    {
+        var pool = Name();
+        Init(pool, 1);
+        try
+        {
+            // flock(1) holds the only slot's lock while berth runs, as a run in flight would.
+            var r = ProcessRunner.Run("/usr/bin/flock", ["-n", $"/run/berth/sandbox/pools/{pool}/slot-0", "-c",
+                $"{Berth} sandbox run --pool {pool} -- {Busybox} sh -c 'cat /proc/self/cgroup | grep pids'"], Scratch, TimeSpan.FromSeconds(30));
+            Assert.True(r.ExitCode == 0, r.ToString());
+            Assert.Contains("\"status\":\"OK\"", r.Stdout);
+            Assert.DoesNotContain($"sandbox-pool-{pool}", r.Stdout);
+            Assert.Equal("empty", Slots(pool)[0].State);
+        }
+        finally { RemoveAndCheck(pool, []); }
+    }
+
+    [Fact]
+    public void Bad_pool_input_is_refused_with_a_clear_error()
+    {
+        Directory.CreateDirectory(Scratch);
+        var noPool = Berthx("sandbox", "run", "--pool", "bt-no-such-pool", "--", Busybox, "true");
+        Assert.Equal(2, noPool.ExitCode);
+        Assert.Contains("no sandbox pool bt-no-such-pool", noPool.Stderr);
+
+        var badName = Berthx("sandbox", "pool", "init", "../x");
+        Assert.Equal(2, badName.ExitCode);
+        Assert.Contains("letters, digits and '-'", badName.Stderr);
+
+        var pool = Name();
+        var zero = Berthx("sandbox", "pool", "init", pool, "--slots", "0");
+        Assert.Equal(2, zero.ExitCode);
+        Assert.False(Directory.Exists($"/run/berth/sandbox/pools/{pool}"));
+
+        Init(pool, 2);
+        try
+        {
+            var other = Berthx("sandbox", "pool", "init", pool, "--slots", "3");
+            Assert.Equal(2, other.ExitCode);
+            Assert.Contains("exists with 2 slots", other.Stderr);
+            Assert.Equal(0, Berthx("sandbox", "pool", "init", pool, "--slots", "2").ExitCode); // the same again: nothing to do
+        }
+        finally { RemoveAndCheck(pool, []); }
+        Assert.Equal(2, Berthx("sandbox", "pool", "rm", pool).ExitCode);
+    }
+}
