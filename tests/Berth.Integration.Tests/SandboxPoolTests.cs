@@ -87,6 +87,12 @@ public sealed class SandboxPoolTests(TestEnvironment env) : IntegrationTest(env)
             Assert.Contains("Uid:\t65534\t65534\t65534\t65534", st);
             Assert.Contains("CapEff:\t0000000000000000", st);
             Assert.Contains("NoNewPrivs:\t1", st);
+            // It outlives the run that made it: it holds none of that run's files (stdio is /dev/null), only its own pipe.
+            foreach (var fd in Directory.GetFiles($"/proc/{template}/fd"))
+            {
+                var target = new FileInfo(fd).LinkTarget ?? "";
+                Assert.True(target == "/dev/null" || (Path.GetFileName(fd) == "4" && target.StartsWith("pipe:", StringComparison.Ordinal)), $"template fd {fd} -> {target}");
+            }
 
             // The second run gets the same template, a fresh box, empty /tmp and /dev/shm, no process of the first.
             var (second, r2) = Run(pool, "ls -A /box /tmp /dev/shm; cat /box/input", "--box", box);

@@ -32,7 +32,7 @@ public static class FilterCache
         {
             string exe = Identity("/proc/self/exe");
             string custom = customProfile is null ? "-" : customProfile + "@" + Identity(customProfile);
-            return $"v1|{exe}|{SeccompProfiles.RunningKernel()}|{RuntimeInformation.ProcessArchitecture}|{net}|{notify}|{mode}|{custom}";
+            return $"v1|{exe}|{SeccompProfiles.RunningKernel()}|{(int)RuntimeInformation.ProcessArchitecture}|{net}|{notify}|{(int)mode}|{custom}";
         }
         catch (LinuxException) { return null; }
     }

@@ -460,8 +460,10 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
         if (_template is not null && Slot.Template == _template && (!released || !_template.Scrub())) Slot.DropTemplate();
         _template = null;
         Timing("teardown: cgroup");
-        var mounts = Berth.Linux.Mounts.MountInfoEntry.ReadSelf()
-            .Count(m => m.MountPoint == Slot.Dir || m.MountPoint.StartsWith(Slot.Dir + "/", StringComparison.Ordinal));
+        // A kept slot's directory is a mount root: listmount(2) counts its subtree; else mountinfo is read.
+        var mounts = (kept ? Berth.Linux.Mounts.MountTree.AtAndBelow(Slot.Dir) : null)
+            ?? Berth.Linux.Mounts.MountInfoEntry.ReadSelf()
+                .Count(m => m.MountPoint == Slot.Dir || m.MountPoint.StartsWith(Slot.Dir + "/", StringComparison.Ordinal));
         // Kept: the slot's tmpfs, and an --image root's overlay on it.
         if (mounts != (kept ? (Slot.ImageRoot is null ? 1 : 2) : 0))
         {

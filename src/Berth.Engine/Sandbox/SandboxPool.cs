@@ -81,9 +81,12 @@ public static class SandboxPool
     /// <summary>The pool's number of slots, or null when there is no such pool.</summary>
     public static int? Size(string name)
     {
+        int fd;
+        try { fd = Fd.Open(Path.Combine(DirOf(name), "size"), Consts.O_RDONLY | Consts.O_CLOEXEC); }
+        catch (LinuxException e) when (e.Errno is Consts.ENOENT or Consts.ENOTDIR) { return null; }
         string text;
-        try { text = File.ReadAllText(Path.Combine(DirOf(name), "size")); }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException) { return null; }
+        try { text = Read(fd); }
+        finally { Fd.Close(fd); }
         if (!int.TryParse(text.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var n) || n is < 1 or > MaxSlots)
             throw new EngineError($"sandbox pool {name}: a bad size file");
         return n;
