@@ -176,6 +176,66 @@ public sealed class SandboxPoolTests(TestEnvironment env) : IntegrationTest(env)
     }
 
     [Fact]
+    public void Rm_waits_for_the_run_in_flight_and_a_removal_that_died_midway_is_finished_by_the_next_init()
+    {
+        var pool = Name();
+        Init(pool, 1);
+        // A run in flight when rm starts: rm waits for it, and it still gets its verdict.
+        var r = ProcessRunner.Run("/bin/sh", ["-c",
+            $"{Berth} sandbox run --pool {pool} -- {Busybox} sh -c 'sleep 0.5; echo slept' > run.out & b=$!; " +
+            $"for i in $(seq 100); do sleep 0.02; [ $({Berth} sandbox pool ls {pool} | awk '{{print $3}}') = in-use ] && break; done; " +
+            $"{Berth} sandbox pool rm {pool}; echo rm=$?; wait $b; echo run=$?; cat run.out"], Scratch, TimeSpan.FromSeconds(30));
+        Assert.Contains("rm=0", r.Stdout);
+        Assert.Contains("run=0", r.Stdout);
+        Assert.Contains("slept", r.Stdout);
+        Assert.Contains("\"status\":\"OK\"", r.Stdout);
+        RemoveAndCheck2(pool);
+
+        // A removal that died after renaming the pool aside: its slots (template, cgroups, mount) are still there.
+        Init(pool, 1);
+        Assert.Equal("OK", Status(Run(pool, "true").Meta));
+        int template = Slots(pool)[0].Template;
+        Directory.Move($"/run/berth/sandbox/pools/{pool}", $"/run/berth/sandbox/pools/.{pool}.rm-999999");
+        Init(pool, 1); // finishes that removal first
+        Assert.False(Directory.Exists($"/run/berth/sandbox/pools/.{pool}.rm-999999"));
+        Assert.Equal([("empty", 0)], Slots(pool));
+        RemoveAndCheck(pool, [template]);
+    }
+
+    /// <summary>After a `pool rm` already made: nothing of the pool is left.</summary>
+    private static void RemoveAndCheck2(string pool)
+    {
+        Assert.False(Directory.Exists($"/run/berth/sandbox/pools/{pool}"));
+        Assert.Empty(Directory.GetFileSystemEntries("/run/berth/sandbox/pools", $".{pool}.*"));
+        Assert.Empty(Directory.GetFileSystemEntries("/run/berth/sandbox/runs", $"sandbox-pool-{pool}-*"));
+        Assert.DoesNotContain($"sandbox-pool-{pool}-", File.ReadAllText("/proc/self/mountinfo"));
+    }
+
+    [Fact]
+    public void A_fifo_in_the_callers_box_is_skipped_by_the_copy_and_by_quarantines_hashes()
+    {
+        var pool = Name();
+        Init(pool, 1);
+        var box = Path.Combine(Scratch, pool + "-fifo-box");
+        Directory.CreateDirectory(Path.Combine(box, "sub"));
+        File.WriteAllText(Path.Combine(box, "sub", "a.txt"), "hi\n");
+        File.CreateSymbolicLink(Path.Combine(box, "link"), "sub/a.txt");
+        Assert.Equal(0, ProcessRunner.Run("/usr/bin/mkfifo", [Path.Combine(box, "fifo")], Scratch, TimeSpan.FromSeconds(10)).ExitCode);
+        var evidence = Path.Combine(Scratch, pool + "-evidence");
+        try
+        {
+            // Opening the fifo (to copy or hash it) would block the run for ever; the test's timeout would show it.
+            var (m, r) = Run(pool, "cat /box/link; ls /box; unshare -m true", "--box", box, "--on-violation", "quarantine", "--evidence", evidence);
+            Assert.Equal("SV", Status(m));
+            Assert.Contains("hi", r.Stdout);
+            Assert.DoesNotContain("fifo", r.Stdout);
+            Assert.True(File.Exists(Path.Combine(evidence, "incident.json")));
+            Assert.Equal("ready", Slots(pool)[0].State);
+        }
+        finally { RemoveAndCheck(pool, Slots(pool).Select(s => s.Template).Where(p => p > 0).ToList()); }
+    }
+
+    [Fact]
     public void Bad_pool_input_is_refused_with_a_clear_error()
     {
         Directory.CreateDirectory(Scratch);

@@ -200,7 +200,8 @@ public static class Quarantine
                 var name = rel.Length == 0 ? e.Name : rel + "/" + e.Name;
                 if (e.LinkTarget is { } link) result[name] = "link:" + link;
                 else if (e is DirectoryInfo d) { result[name] = "dir"; Walk(d.FullName, name); }
-                else if (e is FileInfo f && (f.Attributes & FileAttributes.Device) == 0)
+                // Regular files only: opening a fifo in the caller's box would block the run forever.
+                else if (e is FileInfo f && Berth.Linux.Files.StatX.Of(f.FullName).IsRegular)
                 {
                     using var s = f.OpenRead();
                     result[name] = Convert.ToHexStringLower(SHA256.HashData(s));

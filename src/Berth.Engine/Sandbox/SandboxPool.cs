@@ -55,6 +55,8 @@ public static class SandboxPool
         var dir = DirOf(name);
         if (slots is < 1 or > MaxSlots) throw new EngineError($"--slots {slots}: 1 to {MaxSlots}");
         Directory.CreateDirectory(PoolsRoot);
+        // The slots' ids are the name's: whatever a removal that died midway left of them goes first.
+        FinishRemovals(name);
         if (Size(name) is { } have)
         {
             if (have == slots) return;
@@ -101,30 +103,64 @@ public static class SandboxPool
         for (int k = 0; k < n; k++)
         {
             int i = (start + k) % n;
-            int fd = Fd.Open(Path.Combine(dir, $"slot-{i}"), Consts.O_RDWR | Consts.O_CLOEXEC);
-            if (LibC.flock(fd, LockEx | LockNb) == 0) return Lease.Open(name, i, fd);
+            var path = Path.Combine(dir, $"slot-{i}");
+            int fd;
+            try { fd = Fd.Open(path, Consts.O_RDWR | Consts.O_CLOEXEC); }
+            catch (LinuxException e) when (e.Errno is Consts.ENOENT or Consts.ENOTDIR) { return null; } // being removed
+            if (LibC.flock(fd, LockEx | LockNb) == 0)
+            {
+                // `pool rm` renames the pool away before it takes each slot's lock: a slot locked after that
+                // is no longer the pool's (its path names another file, or none), and is left alone.
+                if (StatX.TryAt(fd, "", out var held, out _) && StatX.TryAt(-100, path, out var named, out _)
+                    && held.Ino == named.Ino && held.Dev == named.Dev)
+                    return Lease.Open(name, i, fd);
+                Fd.Close(fd);
+                return null;
+            }
             Fd.Close(fd);
         }
         return null;
     }
 
     /// <summary>Waits for the runs in flight, destroys every slot (template, cgroup, tmpfs, run dir) and removes the pool.</summary>
+    /// <remarks>
+    /// The pool's directory is first renamed aside (".NAME.rm-PID"), so no new run finds it; then each
+    /// slot's lock is taken (a run in flight finishes first) and the slot destroyed; then the directory
+    /// goes. An earlier `rm` of NAME that died midway is finished too (and by <see cref="Init"/>).
+    /// </remarks>
     public static void Remove(string name)
     {
-        int n = Size(name) ?? throw new EngineError($"no sandbox pool {name}");
         var dir = DirOf(name);
+        bool had = Directory.Exists(dir);
+        if (had) Directory.Move(dir, Path.Combine(PoolsRoot, $".{name}.rm-{Environment.ProcessId}"));
+        int finished = FinishRemovals(name);
+        if (!had && finished == 0) throw new EngineError($"no sandbox pool {name}");
+    }
+
+    /// <summary>Destroys every slot of every renamed-aside pool NAME and removes it; returns how many there were.</summary>
+    private static int FinishRemovals(string name)
+    {
+        if (!Directory.Exists(PoolsRoot)) return 0;
         var errors = new List<string>();
-        for (int i = 0; i < n; i++)
+        int count = 0;
+        foreach (var tomb in Directory.GetDirectories(PoolsRoot, $".{name}.rm-*"))
         {
-            var path = Path.Combine(dir, $"slot-{i}");
-            if (!File.Exists(path)) continue;
-            int fd = Fd.Open(path, Consts.O_RDWR | Consts.O_CLOEXEC);
-            while (LibC.flock(fd, LockEx) != 0 && Marshal.GetLastPInvokeError() == Consts.EINTR) { }
-            using var lease = Lease.Open(name, i, fd);
-            if (lease.Destroy() is { } err) errors.Add(err);
+            count++;
+            var slots = Directory.GetFiles(tomb, "slot-*")
+                .Select(f => int.TryParse(Path.GetFileName(f)[5..], NumberStyles.None, CultureInfo.InvariantCulture, out var i) ? i : -1)
+                .Where(i => i >= 0).Order();
+            bool ok = true;
+            foreach (var i in slots)
+            {
+                int fd = Fd.Open(Path.Combine(tomb, $"slot-{i}"), Consts.O_RDWR | Consts.O_CLOEXEC);
+                while (LibC.flock(fd, LockEx) != 0 && Marshal.GetLastPInvokeError() == Consts.EINTR) { }
+                using var lease = Lease.Open(name, i, fd);
+                if (lease.Destroy() is { } err) { errors.Add(err); ok = false; }
+            }
+            if (ok) Directory.Delete(tomb, recursive: true);
         }
         if (errors.Count > 0) throw new EngineError($"sandbox pool {name}: {string.Join("; ", errors)}");
-        Directory.Delete(dir, recursive: true);
+        return count;
     }
 
     /// <summary>One line per slot: index, id, state (empty, ready, busy, in use), the template's pid.</summary>

@@ -41,6 +41,38 @@ public sealed unsafe class NativeThread
     }
 
     /// <summary>
+    /// True when a helper thread would likely find a CPU of its own: from /proc/loadavg (read twice at
+    /// most), fewer tasks runnable right now than this process may use CPUs (the count includes the
+    /// caller), or as many but a 1-minute load half a CPU below that.
+    /// </summary>
+    public static bool SpareCpu() => LoadSaysSpare() || LoadSaysSpare(); // a second look past a passing kernel worker
+
+    private static bool LoadSaysSpare()
+    {
+        var buf = stackalloc byte[128];
+        int fd;
+        fixed (byte* p = "/proc/loadavg\0"u8) fd = LibC.open(p, Consts.O_RDONLY | Consts.O_CLOEXEC, 0);
+        if (fd < 0) return false;
+        long n = LibC.read(fd, buf, 127);
+        LibC.close(fd);
+        if (n <= 0) return false;
+        // "0.50 0.40 0.30 R/T LASTPID": the 1-minute load (in hundredths), then R after the third space.
+        int spaces = 0, running = 0, load = 0;
+        int cpus = Environment.ProcessorCount;
+        for (int i = 0; i < n; i++)
+        {
+            byte c = buf[i];
+            if (c == ' ') { if (++spaces == 4) return false; continue; }
+            if (spaces == 0 && c != '.') load = c is >= (byte)'0' and <= (byte)'9' ? load * 10 + (c - '0') : -1 << 20;
+            if (spaces != 3) continue;
+            if (c == '/') return running < cpus || (running == cpus && load >= 0 && load * 2 < (2 * cpus - 1) * 100);
+            if (c < '0' || c > '9') return false;
+            running = running * 10 + (c - '0');
+        }
+        return false;
+    }
+
+    /// <summary>
     /// As <see cref="Start(Action, nuint)"/>, on another CPU than the caller's when there is one: a new
     /// thread is queued on its parent's CPU and waits there until the parent blocks (measured here: a
     /// copy meant to overlap the main thread's work ran only once the main thread waited for it).
