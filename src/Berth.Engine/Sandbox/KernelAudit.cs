@@ -17,6 +17,7 @@ namespace Berth.Engine.Sandbox;
 public sealed partial class KernelAudit : IDisposable
 {
     private int _fd = -1;
+    private int _started;
 
     /// <summary>
     /// The /dev/kmsg fd of the process's last finished audit, kept for the next one (a batch worker runs
@@ -28,6 +29,9 @@ public sealed partial class KernelAudit : IDisposable
     /// <summary>Opens /dev/kmsg positioned at its end (records from now on); silently nothing where it cannot.</summary>
     public void Start()
     {
+        // Once per job, from whichever thread comes first (a sandbox job's box-copy helper may open it
+        // beside the copy; the job joins that thread before the jail is spawned).
+        if (Interlocked.Exchange(ref _started, 1) == 1) return;
         _fd = Interlocked.Exchange(ref s_spare, -1);
         if (_fd < 0)
         {

@@ -152,13 +152,18 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
         if (Options.Box is { } from)
         {
             bool spare = Berth.Linux.Processes.NativeThread.SpareCpu();
-            Timing(spare ? "prepare: copy on a helper" : "prepare: copy inline");
-            if (spare) _boxCopy = Berth.Linux.Processes.NativeThread.StartElsewhere(() => SandboxRunner.CopyTree(from, Box));
+            Timing(spare ? "prepare: box copy on a helper" : "prepare: box copy inline");
+            // The helper also opens the kernel audit's window (opening /dev/kmsg walks the printk ring); whichever
+            // of it and SecureStart comes first does, and the helper is joined before the jail is spawned.
+            if (spare) _boxCopy = Berth.Linux.Processes.NativeThread.StartElsewhere(() => { SandboxRunner.CopyTree(from, Box); _kernelAudit.Start(); });
             else SandboxRunner.CopyTree(from, Box);
         }
     }
 
     private Berth.Linux.Processes.NativeThread? _boxCopy;
+
+    /// <summary>The job's kernel audit (<see cref="KernelAudit"/>), shared with its <see cref="SandboxSecurity"/>.</summary>
+    private readonly KernelAudit _kernelAudit = new();
 
     /// <summary>Waits for the box's copy (rethrowing its error), once.</summary>
     private void BoxCopied()

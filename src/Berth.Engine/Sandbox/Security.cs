@@ -19,7 +19,7 @@ public sealed class SandboxSecurity : IDisposable
     private readonly Dictionary<string, string>? _callerBoxBefore;
     private bool _acted;
     private (ICgroupManager Cg, int InitPid, string Box, string Id)? _jail;
-    private readonly KernelAudit _kernelAudit = new();
+    private readonly KernelAudit _kernelAudit;
     /// <summary>Calls the profile itself answers with an errno (the built-in's clone3 ENOSYS, a custom profile's ERRNO rules).</summary>
     private HashSet<string> _profileErrno = [];
 
@@ -30,8 +30,10 @@ public sealed class SandboxSecurity : IDisposable
     /// <summary>The jail was killed for a violation (its box is not copied back).</summary>
     public bool Acted => _acted || Supervisor.KillRequested;
 
-    public SandboxSecurity(SandboxOptions o, string runDir)
+    /// <param name="audit">The job's kernel audit, which the job may start early (<see cref="KernelAudit.Start"/> runs once); null: one of its own.</param>
+    public SandboxSecurity(SandboxOptions o, string runDir, KernelAudit? audit = null)
     {
+        _kernelAudit = audit ?? new KernelAudit();
         _o = o;
         _runDir = runDir;
         Notify = NotifySupported();
