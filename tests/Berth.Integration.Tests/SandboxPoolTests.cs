@@ -236,6 +236,33 @@ public sealed class SandboxPoolTests(TestEnvironment env) : IntegrationTest(env)
     }
 
     [Fact]
+    public void Stopping_a_pooled_run_kills_its_jail_and_the_slot_is_destroyed_not_reused_half_clean()
+    {
+        var pool = Name();
+        Init(pool, 1);
+        try
+        {
+            Assert.Equal("OK", Status(Run(pool, "true").Meta));
+            int template = Slots(pool)[0].Template;
+            var procs = ProcsFile(pool);
+            using var p = ProcessRunner.Start(Berth, ["sandbox", "run", "--pool", pool, "--", Busybox, "sleep", "30"], Scratch);
+            var deadline = DateTime.UtcNow.AddSeconds(10);
+            while (File.ReadAllLines(procs).Length < 2 && DateTime.UtcNow < deadline) Thread.Sleep(20);
+            ProcessRunner.Host("kill", "-TERM", p.Pid.ToString());
+            var r = p.Wait(TimeSpan.FromSeconds(10));
+            Assert.Equal(2, r.ExitCode);
+            Assert.StartsWith("{\"status\":\"XX\"", r.Stdout);
+            Assert.Contains("interrupted", r.Stdout);
+            // XX: the slot was destroyed (template, cgroup, tmpfs); the next run builds it anew.
+            Assert.Equal([("empty", 0)], Slots(pool));
+            Assert.False(File.Exists(procs));
+            Assert.True(!File.Exists($"/proc/{template}/status") || File.ReadAllText($"/proc/{template}/status").Contains("State:\tZ"));
+            Assert.Equal("OK", Status(Run(pool, "true").Meta));
+        }
+        finally { RemoveAndCheck(pool, Slots(pool).Select(s => s.Template).Where(p => p > 0).ToList()); }
+    }
+
+    [Fact]
     public void Bad_pool_input_is_refused_with_a_clear_error()
     {
         Directory.CreateDirectory(Scratch);

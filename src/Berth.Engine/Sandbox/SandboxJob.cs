@@ -155,9 +155,16 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
             Timing(spare ? "prepare: box copy on a helper" : "prepare: box copy inline");
             // The helper also opens the kernel audit's window (opening /dev/kmsg walks the printk ring); whichever
             // of it and SecureStart comes first does, and the helper is joined before the jail is spawned.
-            if (spare) _boxCopy = Berth.Linux.Processes.NativeThread.StartElsewhere(() => { SandboxRunner.CopyTree(from, Box); _kernelAudit.Start(); });
-            else SandboxRunner.CopyTree(from, Box);
+            // So does the stop signals' registration (its first use starts the runtime's signal thread).
+            if (spare)
+                _boxCopy = Berth.Linux.Processes.NativeThread.StartElsewhere(() => { SandboxRunner.CopyTree(from, Box); _kernelAudit.Start(); RegisterSignals(); });
+            else
+            {
+                RegisterSignals();
+                SandboxRunner.CopyTree(from, Box);
+            }
         }
+        else RegisterSignals();
     }
 
     private Berth.Linux.Processes.NativeThread? _boxCopy;
@@ -309,15 +316,18 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
         }
     }
 
+    /// <summary>A judge that stops berth (SIGINT, SIGTERM, SIGHUP) gets the jail killed and cleaned up, verdict XX.</summary>
+    private void RegisterSignals() =>
+        _signals = [.. new[] { PosixSignal.SIGINT, PosixSignal.SIGTERM, PosixSignal.SIGHUP }.Select(sig =>
+            PosixSignalRegistration.Create(sig, ctx => { ctx.Cancel = true; _interrupted = true; }))];
+
     /// <summary>
     /// Releases the program and waits for the jail's init, woken by its pidfd; checks the tree's
     /// CPU time every 5 ms under --time, the wall clock, and a request to stop (SIGINT/TERM/HUP).
     /// </summary>
     private unsafe (ExitStatus Status, bool TimeKill, bool WallKill) Wait()
     {
-        // A judge that stops berth gets the jail killed and cleaned up, verdict XX.
-        _signals = [.. new[] { PosixSignal.SIGINT, PosixSignal.SIGTERM, PosixSignal.SIGHUP }.Select(sig =>
-            PosixSignalRegistration.Create(sig, ctx => { ctx.Cancel = true; _interrupted = true; }))];
+        if (_signals.Count == 0) RegisterSignals(); // unless the box-copy helper did (joined before the launch)
         int pidfd = (int)LibC.syscall(Syscalls.PidfdOpen, _pid, 0, 0, 0, 0, 0);
         var sw = Stopwatch.StartNew();
         Timing("release");
