@@ -158,13 +158,14 @@ public sealed class SandboxCgroup : IDisposable
     /// <summary>
     /// SIGKILLs every process in the cgroup once. When there is none, the cgroup is verified empty for
     /// the rest of the job: no process is left to fork, and only berth puts one in (the next job, after
-    /// <see cref="Apply"/>). This saves reading the five cgroup.procs files a second time.
+    /// <see cref="Apply"/>). This saves reading the five cgroup.procs files a second time. Returns how many it killed.
     /// </summary>
-    public void KillAllPids()
+    public int KillAllPids()
     {
         var pids = AllPids();
         if (pids.Count == 0) _verifiedEmpty = true;
         foreach (var p in pids) Proc.Kill(p, Signals.SIGKILL);
+        return pids.Count;
     }
 
     /// <summary>The pids in cgroup.procs of every hierarchy (a process may sit in one and not another).</summary>

@@ -395,9 +395,11 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
     private void Collect(ExitStatus status, bool timeKill, bool wallKill)
     {
         // Whatever outlived the init (it cannot, in its own pid namespace, but be sure) goes before the figures are read.
-        KillAll();
+        // A job in a template has no reaper of its own (its first process is the program's, berth's child):
+        // what is left in its cgroup when the program has ended are its orphans, killed and counted here.
+        int left = KillAll();
         // The program's own status from the jail's reaper (PID 1); without one (killed) the init's.
-        int orphans = 0;
+        int orphans = _template is not null ? left : 0;
         if (SandboxRunner.ReadStatus(_statusRead) is { } reaped) (status, orphans) = (ExitStatus.FromRaw(reaped.Raw), reaped.Orphans);
         var stats = _cg!.Stats();
         ulong oom = stats.OomKills ?? 0;
@@ -428,14 +430,15 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
         SecureVerdict(v);
     }
 
-    private void KillAll()
+    /// <summary>SIGKILLs the jail's processes; returns how many were left in its cgroup (the init aside).</summary>
+    private int KillAll()
     {
         if (_pid > 0 && !_reaped) Proc.Kill(_pid, Signals.SIGKILL);
         // A stub jail whose PID 1 was reaped has no process left (the kernel kills a pid namespace's
         // processes before its init is reaped, and the stub's first process was waited for); the
         // cgroup's release after the job still verifies it empty.
-        if (_stub && _reaped && _template is null) return;
-        _cg?.KillAllPids();
+        if (_stub && _reaped && _template is null) return 0;
+        return _cg?.KillAllPids() ?? 0;
     }
 
     /// <summary>

@@ -155,19 +155,23 @@ public static unsafe partial class StubJail
         }
         ulong pidRecord = p.Zeros(16);
         p.Patch(pidRecord, BitConverter.GetBytes(RecordPid));
-        int forkInit = p.Fork("fork the jail's init", 0x8000 /* CLONE_PARENT */ | 17 /* SIGCHLD */, pidRecord + 4);
+        // A job's first fork is its program's process (berth's child, in the template's pid namespace):
+        // no reaper of its own. Its orphans go to the template's PID 1 (which ignores SIGCHLD, so the
+        // kernel reaps them); berth kills and counts what is left in the job's cgroup when it ends.
+        int forkInit = p.Fork(kind == Kind.Job ? "fork the program's process" : "fork the jail's init", 0x8000 /* CLONE_PARENT */ | 17 /* SIGCHLD */, pidRecord + 4);
 
         p.Call("umask", SysUmask, 0);
         p.Call("setsid", SysSetsid, [], mayFail: true);
         if (kind == Kind.Container) CompileContainerInit(p, plan, root);
-        else if (kind == Kind.Job)
-        {
-            // --- The job's init (a process of the template's pid namespace): the subreaper of the job's processes.
-            p.Call("become the job's subreaper", SysPrctl, 36 /* PR_SET_CHILD_SUBREAPER */, 1);
-        }
-        else CompileRoot(p, plan, root);
+        else if (kind != Kind.Job) CompileRoot(p, plan, root);
 
         if (kind == Kind.Container) { /* PID 1 execs the program itself */ }
+        else if (kind == Kind.Job)
+        {
+            // --- The program's process: limits, credentials, the filter, exec.
+            CompileCredentials(p, plan, withLimits: true);
+            CompileProgram(p, plan);
+        }
         else if (kind == Kind.Template)
         {
             // --- The template's PID 1: as unprivileged as a job's processes, children reaped by the
