@@ -296,8 +296,9 @@ public static class SandboxPool
             {
                 lease.Destroy();
                 lease.Slot = Restore(id, State.Empty, out _);
+                lease.Write(State.Empty with { Busy = true });
             }
-            lease.Write(Describe(lease.Slot) with { Busy = true });
+            else lease.MarkBusy(); // the rest of the state is what was read: only its first byte changes
             lease.Slot.Changed = () => lease.Write(Describe(lease.Slot) with { Busy = true });
             return lease;
         }
@@ -346,6 +347,13 @@ public static class SandboxPool
             catch (IOException e) { error ??= $"slot {Index}: {e.Message}"; }
             Write(State.Empty);
             return error;
+        }
+
+        /// <summary>The state's first byte ('R' -> 'B'), in place.</summary>
+        private unsafe void MarkBusy()
+        {
+            byte b = (byte)'B';
+            if (LibC.pwrite(_fd, &b, 1, 0) != 1) throw LinuxException.Last("write", $"sandbox pool {Pool} slot {Index}");
         }
 
         private unsafe void Write(State st)
