@@ -228,14 +228,14 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
         _stub = UseStub(_plan);
     }
 
+    /// <summary>The plan's template key, made once by <see cref="SlotTemplate"/>.</summary>
+    private string? _templateKey;
+
     /// <summary>
     /// A pooled slot's template jail for this job's plan (docs/adr/0016), made or remade when there is
     /// none, it is gone, or it was made for other options; null for a one-off run or with
     /// BERTH_SANDBOX_TEMPLATE=0 (every job builds its whole jail).
     /// </summary>
-    /// <summary>The plan's template key, made once by <see cref="SlotTemplate"/>.</summary>
-    private string? _templateKey;
-
     private StubJail.Template? SlotTemplate()
     {
         if (!Slot.Pooled || Slot.MountedBoxSize is null || !SandboxRunner.Templates) return null;
@@ -450,7 +450,7 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
     {
         Timing("teardown");
         try { BoxCopied(); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or LinuxException) { Fail($"box: {e.Message}"); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or LinuxException or EngineError) { Fail($"box: {e.Message}"); }
         Fd.Close(_statusWrite);
         Fd.Close(_statusRead);
         _handle?.Abandon();

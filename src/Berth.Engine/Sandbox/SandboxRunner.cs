@@ -172,7 +172,8 @@ public static class SandboxRunner
     private static unsafe void CopyDir(int src, int dst, string from, string to, int depth)
     {
         if (depth > 64) throw new EngineError($"--box {from}: nested more than 64 levels");
-        foreach (var name in Names(src, from))
+        var entries = DirTree.Entries(src) ?? throw LinuxException.Last("getdents64", from);
+        foreach (var (name, _) in entries)
         {
             if (!StatX.TryAt(src, name, out var st, out int err)) throw new LinuxException("stat", Path.Combine(from, name), err);
             fixed (byte* n = CString.Of(name))
@@ -198,25 +199,6 @@ public static class SandboxRunner
                     finally { Fd.Close(s2); Fd.Close(d2); }
                 }
                 else if (st.IsRegular) CopyFile(src, dst, n, st.Permissions, Path.Combine(from, name));
-            }
-        }
-    }
-
-    /// <summary>The entries of an open directory (not . and ..).</summary>
-    private static unsafe List<string> Names(int dir, string what)
-    {
-        var names = new List<string>();
-        byte* buf = stackalloc byte[8192];
-        while (true)
-        {
-            long n = LibC.syscall(Syscalls.Getdents64, dir, (long)buf, 8192, 0, 0, 0);
-            if (n < 0) throw LinuxException.Last("getdents64", what);
-            if (n == 0) return names;
-            for (long off = 0; off < n;)
-            {
-                var name = Marshal.PtrToStringUTF8((nint)(buf + off + 19)) ?? "";
-                if (name is not ("." or "..")) names.Add(name);
-                off += *(ushort*)(buf + off + 16);
             }
         }
     }

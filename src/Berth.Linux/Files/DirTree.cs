@@ -16,26 +16,7 @@ public static unsafe class DirTree
     public static bool Empty(int dir, int depth, ref int budget)
     {
         if (depth > 32 || LibC.lseek(dir, 0, 0) < 0) return false;
-        var names = new List<(string Name, bool Dir)>();
-        byte* buf = stackalloc byte[8192];
-        while (true)
-        {
-            long n = LibC.syscall(Syscalls.Getdents64, dir, (long)buf, 8192, 0, 0, 0);
-            if (n < 0) return false;
-            if (n == 0) break;
-            for (long off = 0; off < n;)
-            {
-                ushort reclen = *(ushort*)(buf + off + 16);
-                byte type = buf[off + 18];
-                var name = System.Runtime.InteropServices.Marshal.PtrToStringUTF8((nint)(buf + off + 19)) ?? "";
-                if (name is not ("." or ".."))
-                {
-                    if (--budget < 0) return false;
-                    names.Add((name, type == 4 /* DT_DIR */));
-                }
-                off += reclen;
-            }
-        }
+        if (Entries(dir) is not { } names || (budget -= names.Count) < 0) return false;
         foreach (var (name, isDir) in names)
         {
             fixed (byte* p = CString.Of(name))
@@ -54,5 +35,25 @@ public static unsafe class DirTree
             }
         }
         return true;
+    }
+
+    /// <summary>The entries of an open directory from its current position (not . and ..), each with whether
+    /// getdents64 typed it a directory; null on an error (errno is left for the caller).</summary>
+    public static List<(string Name, bool Dir)>? Entries(int dir)
+    {
+        var names = new List<(string Name, bool Dir)>();
+        byte* buf = stackalloc byte[8192];
+        while (true)
+        {
+            long n = LibC.syscall(Syscalls.Getdents64, dir, (long)buf, 8192, 0, 0, 0);
+            if (n < 0) return null;
+            if (n == 0) return names;
+            for (long off = 0; off < n;)
+            {
+                var name = Marshal.PtrToStringUTF8((nint)(buf + off + 19)) ?? "";
+                if (name is not ("." or "..")) names.Add((name, buf[off + 18] == 4 /* DT_DIR */));
+                off += *(ushort*)(buf + off + 16);
+            }
+        }
     }
 }
