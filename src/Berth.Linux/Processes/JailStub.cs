@@ -99,6 +99,9 @@ public sealed class JailProgram
     /// <summary>The fd failure records are written to.</summary>
     public int ErrorFd { get; set; } = 2;
 
+    /// <summary>What the caller writes to the program's go fd to let it go on (a job's exec paths; see StubJail), or null when it has none.</summary>
+    public byte[]? Go { get; set; }
+
     public JailProgram()
     {
         _len = 24; // header: steps address, step count, error fd
@@ -289,5 +292,11 @@ public sealed class JailProgram
     }
 
     /// <summary>The image in a write-sealed, close-on-exec memfd.</summary>
-    public int Seal() => ExecStub.Sealed(Build(), "berth-jail", "jail stub");
+    public int Seal() => SealImage(Build());
+
+    /// <summary>An image <see cref="Build"/> made (perhaps in another process, kept by the caller) in a write-sealed, close-on-exec memfd.</summary>
+    public static int SealImage(byte[] image) => ExecStub.Sealed(image, "berth-jail", "jail stub");
+
+    /// <summary>What every step does, in order (<see cref="Describe"/> of each).</summary>
+    public string[] Descriptions() => [.. _what];
 }

@@ -176,7 +176,7 @@ public static unsafe partial class StubJail
         var h = Start(plan, new Options
         {
             ReaperStatusFd = plan.FifoFd, CgroupDirs = [], OnSeccompFd = onSeccompFd, Name = "berth-init",
-        }, Kind.Container, null, (prepared.Program, memfd));
+        }, Kind.Container, null, (prepared.Program.Describe, memfd, null));
         return h.InitPid;
     }
 

@@ -59,6 +59,12 @@ public static unsafe partial class StubJail
         public bool FreshIpc { get; init; } = true;
         /// <summary>Called after the program is compiled, before the stub is spawned (the sandbox waits there for its box's copy).</summary>
         public Action? BeforeSpawn { get; init; }
+        /// <summary>
+        /// A job only: called once the stub is spawned, while it joins the template and drops everything;
+        /// the program's exec waits until this returns (a sandbox pool's run gets its box ready there). When
+        /// it throws, the program is never exec'd, and the exception is Start's.
+        /// </summary>
+        public Action? BeforeGo { get; init; }
         /// <summary>How long the jail may take to get to the program's exec.</summary>
         public TimeSpan SetupTimeout { get; init; } = TimeSpan.FromSeconds(20);
     }
@@ -101,6 +107,7 @@ public static unsafe partial class StubJail
         if (!supportChecked && (kind == Kind.Container ? ContainerUnsupported(plan) : Unsupported(plan)) is { } why)
             throw new RuntimeError($"jail stub: not for plans with {why}");
         var p = new JailProgram { ErrorFd = SyncFd };
+        int goFd = kind == Kind.Job ? FirstCgroupFd + cgroupCount : -1;
         string root = plan.Rootfs.TrimEnd('/');
 
         // --- The first process (host pid namespace): signals, cgroup, namespaces, fork the jail's PID 1.
@@ -168,9 +175,9 @@ public static unsafe partial class StubJail
         if (kind == Kind.Container) { /* PID 1 execs the program itself */ }
         else if (kind == Kind.Job)
         {
-            // --- The program's process: limits, credentials, the filter, exec.
+            // --- The program's process: limits, credentials, the filter, exec (once berth says go, on the fd after the cgroups').
             CompileCredentials(p, plan, withLimits: true);
-            CompileProgram(p, plan);
+            CompileProgram(p, plan, goFd);
         }
         else if (kind == Kind.Template)
         {
@@ -293,14 +300,42 @@ public static unsafe partial class StubJail
         if (plan.NoNewPrivileges) p.Call("no_new_privs", SysPrctl, 38 /* PR_SET_NO_NEW_PRIVS */, 1, 0, 0, 0);
     }
 
-    /// <summary>The program's process: cwd, fds, the filter, exec.</summary>
-    private static void CompileProgram(JailProgram p, InitPlan plan)
+    /// <summary>
+    /// The program's process: cwd, fds, the filter, exec. With <paramref name="goFd"/> (a job), the exec
+    /// waits for berth's go: the paths the execve steps run are read from that fd (<see cref="JailProgram.Go"/>,
+    /// the addresses of the paths in the program's own data), so that without the go (berth closed the
+    /// pipe: it failed to get the box ready, or died) every execve gets a NULL path and fails.
+    /// </summary>
+    private static void CompileProgram(JailProgram p, InitPlan plan, int goFd = -1)
     {
         p.Call($"chdir {plan.Cwd}", SysChdir, (long)p.Str(plan.Cwd));
         // Every fd but stdio is closed by the exec (the sync socket and the reaper's pipe included).
         p.Call("mark fds close-on-exec", SysCloseRange, 3, uint.MaxValue, 4 /* CLOSE_RANGE_CLOEXEC */);
+        var paths = ExecPaths(plan);
+        ulong table = 0;
+        if (goFd >= 0)
+        {
+            table = p.Zeros(8 * paths.Count);
+            var go = new byte[8 * paths.Count];
+            for (int i = 0; i < paths.Count; i++) BinaryPrimitives.WriteUInt64LittleEndian(go.AsSpan(8 * i), p.Str(paths[i]));
+            p.Go = go;
+            // Before the filter: a custom profile may deny read.
+            p.Call("wait for berth's go", 0 /* read */, goFd, (long)table, go.Length);
+        }
         if (plan.Seccomp is not null) CompileFilter(p, plan);
-        CompileExec(p, plan);
+        CompileExec(p, plan, paths, table);
+    }
+
+    /// <summary>What the program's execve steps try, in order: its name when it has a '/', else the name in every PATH directory (the plan's), as execvp does.</summary>
+    private static List<string> ExecPaths(InitPlan plan)
+    {
+        string name = plan.Args[0];
+        if (name.Contains('/')) return [name];
+        var path = plan.Env.LastOrDefault(e => e.StartsWith("PATH=", StringComparison.Ordinal))?[5..]
+                   ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+        var dirs = path.Split(':', StringSplitOptions.RemoveEmptyEntries);
+        if (dirs.Length == 0) dirs = ["."];
+        return [.. dirs.Select(d => d.TrimEnd('/') + "/" + name)];
     }
 
     /// <summary>Loads the plan's seccomp filter; a listener is sent to berth on the sync socket.</summary>
@@ -413,22 +448,17 @@ public static unsafe partial class StubJail
         }
     }
 
-    /// <summary>execve, searching PATH (the plan's) for a name without '/', as execvp does.</summary>
-    private static void CompileExec(JailProgram p, InitPlan plan)
+    /// <summary>execve, searching PATH (the plan's) for a name without '/', as execvp does; with a go table, each path is read from its entry.</summary>
+    private static void CompileExec(JailProgram p, InitPlan plan, List<string>? paths = null, ulong goTable = 0)
     {
         string name = plan.Args[0];
+        paths ??= ExecPaths(plan);
         ulong argv = p.StrArray(plan.Args), envp = p.StrArray(plan.Env);
-        if (name.Contains('/'))
+        for (int i = 0; i < paths.Count; i++)
         {
-            p.Call($"exec {name}", SysExecve, (long)p.Str(name), (long)argv, (long)envp);
-            return;
+            JailArg path = goTable != 0 ? JailArg.At(goTable + 8 * (ulong)i) : (long)p.Str(paths[i]);
+            p.Call($"exec {name}", SysExecve, [path, (long)argv, (long)envp], mayFail: i < paths.Count - 1);
         }
-        var path = plan.Env.LastOrDefault(e => e.StartsWith("PATH=", StringComparison.Ordinal))?[5..]
-                   ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-        var dirs = path.Split(':', StringSplitOptions.RemoveEmptyEntries);
-        if (dirs.Length == 0) dirs = ["."];
-        for (int i = 0; i < dirs.Length; i++)
-            p.Call($"exec {name}", SysExecve, [(long)p.Str(dirs[i].TrimEnd('/') + "/" + name), (long)argv, (long)envp], mayFail: i < dirs.Length - 1);
     }
 
     /// <summary>A masked or read-only path exists in the jail when it exists on the host (/proc and /sys of the same kernel).</summary>
@@ -668,25 +698,58 @@ public static unsafe partial class StubJail
         return Start(plan, o, Kind.Job, template);
     }
 
-    private static Handle Start(InitPlan plan, Options o, Kind kind, Template? template, (JailProgram Program, int Memfd)? sealedProgram = null)
+    /// <summary>
+    /// A job's program, linked, with what each step does (for error messages): what <see cref="LaunchJob(CompiledJob, Template, Options)"/>
+    /// runs without planning or compiling again. It depends on the plan's process (args, env, cwd, limits,
+    /// credentials, filter), the template's key, and of <paramref name="o"/> only the number of cgroups,
+    /// <see cref="Options.FreshIpc"/> and <see cref="Options.Name"/> (fds are passed at fixed numbers).
+    /// </summary>
+    public sealed record CompiledJob(byte[] Image, string[] Steps, string TemplateKey, int CgroupCount, bool FreshIpc, string Name, byte[] Go);
+
+    public static CompiledJob CompileJob(InitPlan plan, Options o, string planKey)
     {
+        if (Unsupported(plan) is { } why) throw new RuntimeError($"jail stub: not for plans with {why}");
         var netJoin = plan.Joins.FirstOrDefault(j => j.Kind == NamespaceKind.Network);
-        JailProgram program;
+        var program = Compile(plan, o.CgroupDirs.Count, netJoin.Path is not null, o.Name, Kind.Job, o.FreshIpc, supportChecked: true);
+        return new CompiledJob(program.Build(), program.Descriptions(), planKey, o.CgroupDirs.Count, o.FreshIpc, o.Name,
+            program.Go ?? throw new RuntimeError("jail stub: a job without a go"));
+    }
+
+    /// <summary>Starts a job compiled earlier (<see cref="CompileJob"/>) in <paramref name="template"/>, whose key must be the job's; as <see cref="Launch"/>.</summary>
+    public static Handle LaunchJob(CompiledJob job, Template template, Options o)
+    {
+        if (template.Key != job.TemplateKey) throw new RuntimeError("jail stub: the template jail was made for another plan");
+        if (job.CgroupCount != o.CgroupDirs.Count || job.FreshIpc != o.FreshIpc || job.Name != o.Name)
+            throw new RuntimeError("jail stub: the compiled job was made for other options");
+        Logging.Timing.Mark("jail compiled");
+        int memfd = JailProgram.SealImage(job.Image);
+        return Start(null, o, Kind.Job, template, (i => i >= 0 && i < job.Steps.Length ? job.Steps[i] : $"step {i}", memfd, job.Go));
+    }
+
+    private static Handle Start(InitPlan? plan, Options o, Kind kind, Template? template, (Func<int, string> Describe, int Memfd, byte[]? Go)? sealedProgram = null)
+    {
+        // A job joins its template's network namespace (through the template's pidfd), never a path of the plan's.
+        var netJoin = plan?.Joins.FirstOrDefault(j => j.Kind == NamespaceKind.Network) ?? default;
+        Func<int, string> describe;
         int memfd = -1;
-        if (sealedProgram is { } given) (program, memfd) = given;
+        byte[]? go;
+        JailProgram? program = null;
+        if (sealedProgram is { } given) (describe, memfd, go) = given;
         else
         {
             Logging.Timing.Mark("jail compile");
-            program = Compile(plan, o.CgroupDirs.Count, netJoin.Path is not null, o.Name, kind, o.FreshIpc);
+            program = Compile(plan!, o.CgroupDirs.Count, netJoin.Path is not null, o.Name, kind, o.FreshIpc);
+            describe = program.Describe;
+            go = program.Go;
         }
         var fds = new List<(int From, int To)>();
         var toClose = new List<int>();
-        int parentEnd = -1, stub = -1, initPid = -1;
+        int parentEnd = -1, stub = -1, initPid = -1, goWrite = -1;
         try
         {
             if (memfd < 0)
             {
-                memfd = program.Seal();
+                memfd = program!.Seal();
                 Logging.Timing.Mark("jail sealed");
             }
             int* sv = stackalloc int[2];
@@ -712,6 +775,13 @@ public static unsafe partial class StubJail
                 if (o.CgroupProcsFds is { } open) Add(open[i], FirstCgroupFd + i);
                 else Add(OpenOrThrow(Path.Combine(o.CgroupDirs[i], "cgroup.procs"), Consts.O_WRONLY | Consts.O_CLOEXEC, "cgroup"), FirstCgroupFd + i, own: true);
             }
+            if (go is not null)
+            {
+                // The job's go pipe (CompileProgram): its read end on the fd after the cgroups'.
+                var (goRead, w) = Fd.Pipe();
+                goWrite = w;
+                Add(goRead, FirstCgroupFd + o.CgroupDirs.Count, own: true);
+            }
             o.BeforeSpawn?.Invoke();
             Logging.Timing.Mark("jail spawn");
             stub = JailProgram.Spawn(memfd, fds, o.Name);
@@ -722,11 +792,26 @@ public static unsafe partial class StubJail
             fds.Clear();
             Fd.Close(memfd);
             memfd = -1;
-            var (pid, ready, error) = Receive(parentEnd, program, o);
+            // The program waits for its go while the stub works: the caller's last preparations run meanwhile.
+            Exception? notGone = null;
+            if (goWrite >= 0)
+            {
+                try
+                {
+                    o.BeforeGo?.Invoke();
+                    Fd.WriteAll(goWrite, go!, "jail go"); // at most PIPE_BUF bytes: all or nothing
+                    Logging.Timing.Mark("jail go");
+                }
+                catch (Exception e) { notGone = e; }
+                finally { Fd.Close(goWrite); goWrite = -1; }
+            }
+            var (pid, ready, error) = Receive(parentEnd, describe, o);
             Logging.Timing.Mark("jail ready");
             initPid = pid;
             Proc.Wait(stub);
             stub = -1;
+            // Without its go the program's exec failed (a NULL path): what stopped the go is the error.
+            if (notGone is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(notGone);
             if (error is not null) throw new RuntimeError(error);
             if (initPid <= 0) throw new RuntimeError("jail stub: the jail's init was not started");
             if (kind is Kind.Template or Kind.Container && !ready) throw new RuntimeError("jail stub: the jail did not get ready");
@@ -743,6 +828,7 @@ public static unsafe partial class StubJail
             foreach (var fd in toClose) Fd.Close(fd);
             Fd.Close(memfd);
             Fd.Close(parentEnd);
+            Fd.Close(goWrite);
         }
 
         // The stub gets fd at number to (Proc.SpawnWithFds moves the sources out of the way first);
@@ -761,7 +847,7 @@ public static unsafe partial class StubJail
     }
 
     /// <summary>Reads the stub's records until every holder of the socket is gone (the program's exec closes the last).</summary>
-    private static (int Pid, bool Ready, string? Error) Receive(int fd, JailProgram program, Options o)
+    private static (int Pid, bool Ready, string? Error) Receive(int fd, Func<int, string> describe, Options o)
     {
         int pid = -1;
         bool ready = false;
@@ -800,7 +886,7 @@ public static unsafe partial class StubJail
             switch (type)
             {
                 case JailStub.RecordError:
-                    var what = program.Describe(a);
+                    var what = describe(a);
                     error ??= what.StartsWith("exec ", StringComparison.Ordinal)
                         ? $"{what}: {LinuxException.Describe(b)}"
                         : $"jail setup: {what}: {LinuxException.Describe(b)}";
