@@ -28,6 +28,113 @@ public class SandboxPoolStateTests
         Assert.Equal((false, null, null, null), (empty!.Busy, empty.BoxSize, empty.Cgroup, empty.Template));
     }
 
+    [Fact]
+    public void A_kept_box_image_survives_the_state_file_names_with_spaces_and_newlines_included()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "berth-keep-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(Path.Combine(dir, "sub dir"));
+        File.WriteAllText(Path.Combine(dir, "sub dir", "a\nb c"), "x");
+        File.WriteAllText(Path.Combine(dir, "input"), "42");
+        try
+        {
+            var image = new BoxImage("/caller/box dir", "0123456789abcdef-12", BoxImage.Snapshot(dir), keepBytes: false);
+            var st = new SandboxPool.State(false, 1 << 20, null, null, image);
+            var back = SandboxPool.State.Parse(st.Format());
+            Assert.NotNull(back?.Kept);
+            Assert.Equal("/caller/box dir", back.Kept.SourceDir);
+            Assert.Equal("0123456789abcdef-12", back.Kept.Source);
+            Assert.False(back.Kept.BytesVerified);
+            // The same entries with the same identities: the box as it is passes, and fails once anything changes.
+            Assert.True(back.Kept.RootIs(dir));
+            Assert.True(back.Kept.Unchanged(dir));
+            File.WriteAllText(Path.Combine(dir, "input"), "43");
+            Assert.False(back.Kept.Unchanged(dir));
+            // A state without a box image has none; a bad entry line makes the state unreadable.
+            Assert.Null(SandboxPool.State.Parse(new SandboxPool.State(false, 1 << 20, null, null).Format())!.Kept);
+            Assert.Null(SandboxPool.State.Parse("R\nbox 1\nkeep k /d\nentry 1 2 3\n"));
+            Assert.Null(SandboxPool.State.Parse("R\nbox 1\nkeep k /d\n")); // no entry for the box itself
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+
+    [Fact]
+    public void A_kept_box_whose_bytes_differ_from_its_dir_is_found_even_when_its_entries_look_the_same()
+    {
+        var root = Path.Combine(Path.GetTempPath(), "berth-bytes-" + Guid.NewGuid().ToString("N"));
+        var dir = Path.Combine(root, "dir");
+        var box = Path.Combine(root, "box");
+        Directory.CreateDirectory(Path.Combine(dir, "sub"));
+        Directory.CreateDirectory(Path.Combine(box, "sub"));
+        var big = new byte[300_000]; // several of the comparison's 32 KiB chunks
+        new Random(7).NextBytes(big);
+        File.WriteAllBytes(Path.Combine(dir, "sub", "prog"), big);
+        File.WriteAllBytes(Path.Combine(box, "sub", "prog"), big);
+        try
+        {
+            // The state's image of the box as it is now (a write through a mapping that moved no time looks like this).
+            BoxImage Image() => SandboxPool.State.Parse(new SandboxPool.State(false, 1, null, null,
+                new BoxImage(dir, "k", BoxImage.Snapshot(box), keepBytes: false)).Format())!.Kept!;
+            Assert.True(Image().VerifyBytes(box));
+            big[200_001] ^= 1;
+            File.WriteAllBytes(Path.Combine(box, "sub", "prog"), big);
+            Assert.False(Image().VerifyBytes(box));
+            File.WriteAllBytes(Path.Combine(box, "sub", "prog"), big[..^1]);
+            Assert.False(Image().VerifyBytes(box));
+        }
+        finally { Directory.Delete(root, recursive: true); }
+    }
+
+    [Fact]
+    public void A_compiled_job_file_is_read_back_only_for_its_key_and_a_damaged_one_is_a_miss()
+    {
+        var path = Path.Combine(Path.GetTempPath(), "berth-jail-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var job = new Berth.Runtime.Lifecycle.StubJail.CompiledJob([1, 2, 3, 4], ["step one", "exec ./x\nwith a newline"], "tkey", 5, false, "berth-sandbox-init", [9, 8, 7, 6, 5, 4, 3, 2]);
+            JailCache.Store(path, new JailCache.Entry("the key", "-1|-1|64", ["clone3"], job));
+            var hit = JailCache.Load(path, "the key");
+            Assert.NotNull(hit);
+            Assert.Equal("-1|-1|64", hit.Limits);
+            Assert.Equal(["clone3"], hit.ProfileErrno);
+            Assert.Equal(job.Image, hit.Job.Image);
+            Assert.Equal(job.Steps, hit.Job.Steps);
+            Assert.Equal(job.Go, hit.Job.Go);
+            Assert.Equal((job.TemplateKey, job.CgroupCount, job.FreshIpc, job.Name), (hit.Job.TemplateKey, hit.Job.CgroupCount, hit.Job.FreshIpc, hit.Job.Name));
+            Assert.Null(JailCache.Load(path, "another key"));
+            var bytes = File.ReadAllBytes(path);
+            File.WriteAllBytes(path, bytes[..^3]);
+            Assert.Null(JailCache.Load(path, "the key"));
+            File.WriteAllBytes(path, [.. bytes, 0]);
+            Assert.Null(JailCache.Load(path, "the key"));
+            Assert.Null(JailCache.Load(path + "-missing", "the key"));
+        }
+        finally { File.Delete(path); }
+    }
+
+    [Fact]
+    public void The_compiled_job_key_changes_with_every_option_that_makes_the_program()
+    {
+        var slot = SandboxSlot.Fresh();
+        string? Key(SandboxOptions o) => JailCache.Key(o, slot, ["/sys/fs/cgroup/pids/berth/x"], notify: true);
+        var basic = new SandboxOptions { Command = ["./a"] };
+        var k = Key(basic);
+        Assert.NotNull(k);
+        Assert.Equal(k, Key(new SandboxOptions { Command = ["./a"], Box = "/another/box", Stdout = "out" })); // not part of the program
+        Assert.NotEqual(k, Key(new SandboxOptions { Command = ["./b"] }));
+        Assert.NotEqual(k, Key(new SandboxOptions { Command = ["./a", "x"] }));
+        Assert.NotEqual(k, Key(new SandboxOptions { Command = ["./a x"] }));
+        Assert.NotEqual(k, Key(new SandboxOptions { Command = ["./a"], Time = 1 }));
+        Assert.NotEqual(k, Key(new SandboxOptions { Command = ["./a"], Memory = 1 << 20 }));
+        Assert.NotEqual(k, Key(new SandboxOptions { Command = ["./a"], OpenFiles = 3 }));
+        Assert.NotEqual(k, Key(new SandboxOptions { Command = ["./a"], Net = true }));
+        Assert.NotEqual(k, Key(new SandboxOptions { Command = ["./a"], OnViolation = ViolationMode.Log }));
+        Assert.NotEqual(k, Key(new SandboxOptions { Command = ["./a"], Dirs = [new DirRule("/srv", "/srv", false)] }));
+        Assert.NotEqual(k, JailCache.Key(basic, slot, ["/sys/fs/cgroup/pids/berth/y"], notify: true));
+        Assert.NotEqual(k, JailCache.Key(basic, slot, ["/sys/fs/cgroup/pids/berth/x"], notify: false));
+        Assert.Null(Key(new SandboxOptions { Command = ["./a"], Seccomp = "/p.json" }));
+        Assert.Null(Key(new SandboxOptions { Command = ["./a"], Image = "busybox" }));
+    }
+
     [Theory]
     [InlineData("")]
     [InlineData("X\n")]

@@ -261,6 +261,124 @@ public sealed class SandboxPoolTests(TestEnvironment env) : IntegrationTest(env)
     }
 
     [Fact]
+    public void A_kept_box_is_used_only_while_nothing_changed_it_and_a_write_through_a_shared_mapping_is_found()
+    {
+        var pool = Name();
+        Init(pool, 1);
+        var box = Path.Combine(Scratch, pool + "-kept-box");
+        Directory.CreateDirectory(box);
+        File.WriteAllText(Path.Combine(box, "input"), "42\n");
+        var state = $"/run/berth/sandbox/pools/{pool}/slot-0";
+        try
+        {
+            Assert.Equal("OK", Status(Run(pool, "cat /box/input", "--box", box).Meta));
+            // Nothing changed the box: the slot keeps it (its image is in the state) for the next run with this DIR.
+            Assert.Contains("keep ", File.ReadAllText(state));
+            var (m1, r1) = Run(pool, "cat /box/input; stat -c '%U %a' /box/input; echo 7 > /box/input", "--box", box);
+            Assert.Equal("OK", Status(m1));
+            Assert.Contains("42", r1.Stdout);
+            Assert.Contains("nobody 644", r1.Stdout);
+            // A write (ctime moved): the box was emptied after that run; the next one gets DIR's bytes again.
+            Assert.DoesNotContain("keep ", File.ReadAllText(state));
+            Assert.Contains("42", Run(pool, "cat /box/input", "--box", box).Result.Stdout);
+            Assert.Contains("keep ", File.ReadAllText(state));
+
+            // A write through a shared mapping: found by the times where the kernel moves them (6.x tmpfs does),
+            // else by the next run's comparison of the bytes (BoxImage.VerifyBytes, unit-tested).
+            var (m2, r2) = Run(pool, "python3 -c \"import mmap; f = open('/box/input', 'r+b'); m = mmap.mmap(f.fileno(), 0); m[0:2] = b'99'; m.flush()\"; cat /box/input",
+                "--box", box);
+            Assert.Equal("OK", Status(m2));
+            Assert.Contains("99", r2.Stdout);
+            var (m3, r3) = Run(pool, "cat /box/input", "--box", box);
+            Assert.Equal("OK", Status(m3));
+            Assert.Contains("42", r3.Stdout);
+            Assert.DoesNotContain("99", r3.Stdout);
+
+            // The caller changes DIR: the next run copies it.
+            File.WriteAllText(Path.Combine(box, "input"), "43\n");
+            Assert.Contains("43", Run(pool, "cat /box/input", "--box", box).Result.Stdout);
+            // A file the job adds is not kept either.
+            Run(pool, "touch /box/extra", "--box", box);
+            Assert.Equal("input\n", Run(pool, "ls /box", "--box", box).Result.Stdout.Split("{")[0]);
+            Assert.Equal(["input"], Directory.GetFileSystemEntries(box).Select(Path.GetFileName));
+        }
+        finally { RemoveAndCheck(pool, Slots(pool).Select(s => s.Template).Where(p => p > 0).ToList()); }
+    }
+
+    [Fact]
+    public void The_compiled_job_a_slot_keeps_is_used_only_for_the_same_options_and_reports_as_a_fresh_one()
+    {
+        var pool = Name();
+        Init(pool, 1);
+        var box = Path.Combine(Scratch, pool + "-jail-box");
+        Directory.CreateDirectory(box);
+        try
+        {
+            Assert.Contains("first", Run(pool, "echo first").Result.Stdout);
+            Assert.True(File.Exists($"/run/berth/sandbox/pools/{pool}/jail-0"));
+            // Other arguments, other limits: not the kept program.
+            Assert.Contains("second", Run(pool, "echo second").Result.Stdout);
+            Assert.Contains("second", Run(pool, "echo second").Result.Stdout);
+            var (lim, rl) = Run(pool, "ulimit -n", "--open-files", "17");
+            Assert.Equal("OK", Status(lim));
+            Assert.Contains("17", rl.Stdout);
+            Assert.Contains("64", Run(pool, "ulimit -n").Result.Stdout);
+            // A program that is not there: the same verdict from a compiled job as from a fresh one, twice.
+            string Missing()
+            {
+                var r = ProcessRunner.Run(Berth, ["sandbox", "run", "--pool", pool, "--box", box, "--", "./missing"], Scratch, TimeSpan.FromSeconds(60));
+                return r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Last();
+            }
+            var fresh = ProcessRunner.Run(Berth, ["sandbox", "run", "--box", box, "--", "./missing"], Scratch, TimeSpan.FromSeconds(60));
+            var expected = JsonDocument.Parse(fresh.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Last()).RootElement;
+            for (int i = 0; i < 2; i++)
+            {
+                var got = JsonDocument.Parse(Missing()).RootElement;
+                Assert.Equal(Status(expected), Status(got));
+                Assert.Equal(expected.GetProperty("message").GetString(), got.GetProperty("message").GetString());
+            }
+            // A damaged file is a miss, not an error.
+            File.WriteAllText($"/run/berth/sandbox/pools/{pool}/jail-0", "garbage");
+            Assert.Contains("third", Run(pool, "echo third").Result.Stdout);
+        }
+        finally { RemoveAndCheck(pool, Slots(pool).Select(s => s.Template).Where(p => p > 0).ToList()); }
+    }
+
+    [Fact]
+    public void A_box_that_cannot_be_made_ready_before_the_exec_is_XX_and_the_program_never_runs()
+    {
+        var pool = Name();
+        Init(pool, 1);
+        var box = Path.Combine(Scratch, pool + "-deep-box");
+        var deep = box;
+        for (int i = 0; i < 70; i++) deep = Path.Combine(deep, "d");
+        Directory.CreateDirectory(deep);
+        var outDir = Path.Combine(Scratch, pool + "-out");
+        Directory.CreateDirectory(outDir);
+        File.SetUnixFileMode(outDir, (UnixFileMode)0x1ff);
+        try
+        {
+            Assert.Equal("OK", Status(Run(pool, "true", "--dir", $"{outDir}:/out:rw").Meta)); // the slot and its template exist
+            int template = Slots(pool)[0].Template;
+            var (m, _) = Run(pool, "touch /out/ran", "--dir", $"{outDir}:/out:rw", "--box", box);
+            Assert.Equal("XX", Status(m));
+            Assert.Contains("nested more than 64 levels", m.GetProperty("message").GetString());
+            Assert.False(File.Exists(Path.Combine(outDir, "ran")), "the program ran without its box");
+            // XX: the slot was destroyed (its template and cgroup with it); the next run builds it anew.
+            Assert.Equal([("empty", 0)], Slots(pool));
+            Assert.True(!File.Exists($"/proc/{template}/status") || File.ReadAllText($"/proc/{template}/status").Contains("State:\tZ"));
+            Assert.Equal("OK", Status(Run(pool, "touch /out/ran", "--dir", $"{outDir}:/out:rw").Meta));
+            Assert.True(File.Exists(Path.Combine(outDir, "ran")));
+        }
+        finally
+        {
+            RemoveAndCheck(pool, Slots(pool).Select(s => s.Template).Where(p => p > 0).ToList());
+            Directory.Delete(box, recursive: true);
+            Directory.Delete(outDir, recursive: true);
+        }
+    }
+
+    [Fact]
     public void Bad_pool_input_is_refused_with_a_clear_error()
     {
         Directory.CreateDirectory(Scratch);

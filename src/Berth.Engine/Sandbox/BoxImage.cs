@@ -17,8 +17,14 @@ namespace Berth.Engine.Sandbox;
 /// per box), so later jobs read only the box, through a mapping of the tmpfs file.
 /// </summary>
 public sealed class BoxImage(string sourceDir, string source, Dictionary<string, StatX> snapshot,
-    Dictionary<string, byte[]>? sourceBytes = null, WriteWatch? watch = null)
+    Dictionary<string, byte[]>? sourceBytes = null, WriteWatch? watch = null, bool keepBytes = true)
 {
+    /// <summary>
+    /// False for a sandbox pool's slot (its next job runs in another process): DIR's bytes are compared
+    /// through a small buffer and not kept in memory.
+    /// </summary>
+    private readonly bool _keepBytes = keepBytes;
+
     private WriteWatch? _watch = watch;
 
     /// <summary>
@@ -66,30 +72,62 @@ public sealed class BoxImage(string sourceDir, string source, Dictionary<string,
         return map;
     }
 
+    /// <summary>The box directory is still the one of the image (same device, inode, owner, mode and ctime): a kept box is taken only then.</summary>
+    public bool RootIs(string box) =>
+        _snapshot.TryGetValue("", out var was) && StatX.TryAt(Consts.AT_FDCWD, box, out var now, out _) && Same(was, now) && was.Dev == now.Dev;
+
     public bool Verify(string box)
     {
         // Every process of the job is dead: each file it opened for writing has had its last close.
         bool? written = _watch is { } w ? !w.Quiet() : null;
         if (written == true) return false;
-        var now = Snapshot(box);
+        return Unchanged(box, out var now) && (written == false || SameBytes(box, now));
+    }
+
+    /// <summary>
+    /// All of <see cref="Verify"/> but the bytes: the same entries, each with the same identity, no
+    /// extended attributes, no file linked elsewhere. A sandbox pool's slot checks this after the job
+    /// (cheap: a job that wrote anything but through a shared mapping fails it, and its box is emptied
+    /// at once) and leaves the bytes to the next job (<see cref="BytesVerified"/>).
+    /// </summary>
+    public bool Unchanged(string box) => Unchanged(box, out _);
+
+    private bool Unchanged(string box, out Dictionary<string, StatX> now)
+    {
+        now = Snapshot(box);
         if (now.Count != _snapshot.Count) return false;
         foreach (var (rel, e) in now)
         {
             if (!_snapshot.TryGetValue(rel, out var was) || !Same(was, e)) return false;
-            var path = rel.Length == 0 ? box : Path.Combine(box, rel);
-            if (HasXattrs(path)) return false;
-            if (e.IsRegular && (e.Nlink != 1 || (written is null && !SameAsSource(path, rel, e.Size))))
-                return false;
+            if (HasXattrs(rel.Length == 0 ? box : Path.Combine(box, rel))) return false;
+            if (e.IsRegular && e.Nlink != 1) return false;
         }
         return true;
     }
+
+    /// <summary>Every regular file of the box (as <paramref name="now"/> lists them) holds DIR's bytes.</summary>
+    private bool SameBytes(string box, Dictionary<string, StatX> now)
+    {
+        foreach (var (rel, e) in now)
+            if (e.IsRegular && !SameAsSource(Path.Combine(box, rel), rel, e.Size)) return false;
+        return true;
+    }
+
+    /// <summary>
+    /// False for an image a sandbox pool's state holds: the last job's teardown found the box
+    /// <see cref="Unchanged"/>, and its bytes are compared with DIR's (<see cref="VerifyBytes"/>) before the next job uses it.
+    /// </summary>
+    public bool BytesVerified { get; private init; } = true;
+
+    /// <summary>The box (every process of the last job dead) still holds DIR's bytes in every file of the image.</summary>
+    public bool VerifyBytes(string box) => SameBytes(box, _snapshot);
 
     /// <summary>
     /// Sets every entry's access and modification times back to the copy's (reading its input moves a
     /// file's atime; a job may set times it owns), so the next job finds the box as the first one did;
     /// returns the image to verify the next job's box against (the ctimes this moved).
     /// </summary>
-    public unsafe BoxImage Restore(string box)
+    public unsafe BoxImage Restore(string box, bool bytesVerified = true)
     {
         var times = stackalloc long[4];
         foreach (var (rel, e) in _snapshot)
@@ -99,7 +137,61 @@ public sealed class BoxImage(string sourceDir, string source, Dictionary<string,
             fixed (byte* p = CString.Of(path))
                 if (LibC.utimensat(-100 /* AT_FDCWD */, p, times, Consts.AT_SYMLINK_NOFOLLOW) != 0) throw LinuxException.Last("utimensat", path);
         }
-        return new BoxImage(SourceDir, Source, Snapshot(box), _sourceBytes, _watch);
+        return new BoxImage(SourceDir, Source, Snapshot(box), _sourceBytes, _watch, _keepBytes) { BytesVerified = bytesVerified };
+    }
+
+    /// <summary>
+    /// For a sandbox pool's state (<see cref="Parse"/> reads it back): DIR, its fingerprint, and one line per
+    /// entry with what <see cref="Same"/> compares and the times <see cref="Restore"/> sets. Null when the
+    /// box has too many entries to keep in a state file (it is then emptied after every job).
+    /// </summary>
+    public string? Format()
+    {
+        if (_snapshot.Count > 256) return null;
+        var sb = new System.Text.StringBuilder();
+        sb.Append("keep ").Append(Source).Append(' ').Append(Escape(SourceDir)).Append('\n');
+        foreach (var (rel, e) in _snapshot)
+            sb.Append(System.Globalization.CultureInfo.InvariantCulture,
+                $"entry {e.Mode} {e.Uid} {e.Gid} {e.Size} {e.Nlink} {e.Ino} {e.Dev} {e.CtimeSec} {e.CtimeNsec} {e.AtimeSec} {e.AtimeNsec} {e.MtimeSec} {e.MtimeNsec} ")
+              .Append(Escape(rel)).Append('\n');
+        return sb.ToString();
+    }
+
+    /// <summary>The image <see cref="Format"/> wrote (its "keep" line and "entry" lines); null when a line is not one it writes.</summary>
+    public static BoxImage? Parse(string keepLine, IEnumerable<string> entryLines)
+    {
+        int sp = keepLine.IndexOf(' ');
+        if (sp <= 0) return null;
+        var source = keepLine[..sp];
+        var dir = Unescape(keepLine[(sp + 1)..]);
+        var map = new Dictionary<string, StatX>(StringComparer.Ordinal);
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        foreach (var line in entryLines)
+        {
+            var f = line.Split(' ', 14);
+            if (f.Length != 14) return null;
+            if (!uint.TryParse(f[0], inv, out var mode) || !uint.TryParse(f[1], inv, out var uid) || !uint.TryParse(f[2], inv, out var gid)
+                || !long.TryParse(f[3], inv, out var size) || !uint.TryParse(f[4], inv, out var nlink) || !ulong.TryParse(f[5], inv, out var ino)
+                || !ulong.TryParse(f[6], inv, out var dev) || !long.TryParse(f[7], inv, out var cs) || !uint.TryParse(f[8], inv, out var cn)
+                || !long.TryParse(f[9], inv, out var @as) || !uint.TryParse(f[10], inv, out var an)
+                || !long.TryParse(f[11], inv, out var ms) || !uint.TryParse(f[12], inv, out var mn))
+                return null;
+            map[Unescape(f[13])] = new StatX(mode, uid, gid, size, nlink, ino, dev, ms, mn, 0, 0, @as, an, cs, cn);
+        }
+        return map.ContainsKey("") ? new BoxImage(dir, source, map, keepBytes: false) { BytesVerified = false } : null;
+    }
+
+    private static string Escape(string s) => s.Replace("\\", "\\\\").Replace("\n", "\\n");
+
+    private static string Unescape(string s)
+    {
+        var sb = new System.Text.StringBuilder(s.Length);
+        for (int i = 0; i < s.Length; i++)
+        {
+            if (s[i] == '\\' && i + 1 < s.Length) { sb.Append(s[++i] == 'n' ? '\n' : s[i]); continue; }
+            sb.Append(s[i]);
+        }
+        return sb.ToString();
     }
 
     /// <summary>The box file <paramref name="path"/> (every process of the job dead) holds DIR's bytes of <paramref name="rel"/>.</summary>
@@ -107,6 +199,7 @@ public sealed class BoxImage(string sourceDir, string source, Dictionary<string,
     {
         if (_sourceBytes.TryGetValue(rel, out var kept)) return kept.Length == size && MappedEquals(path, kept);
         var source = Path.Combine(SourceDir, rel);
+        if (!_keepBytes) return SameBytesSmall(path, source, size);
         if (_sourceBytesKept + size > KeepLimit) return SameBytes(path, source, size);
         var bytes = ReadExactly(source, size);
         if (bytes is null || !MappedEquals(path, bytes)) return false;
@@ -177,6 +270,52 @@ public sealed class BoxImage(string sourceDir, string source, Dictionary<string,
             System.Buffers.ArrayPool<byte>.Shared.Return(ba);
             System.Buffers.ArrayPool<byte>.Shared.Return(bb);
         }
+    }
+
+    /// <summary>
+    /// As <see cref="SameBytes(string, string, long)"/> through two 32 KiB buffers on the stack: a one-shot
+    /// process has no pooled arrays to reuse, and this runs on the copy helper, where a mapping (or a
+    /// buffer big enough for malloc to map) would cost the main thread TLB-shootdown IPIs on every unmap.
+    /// </summary>
+    private static unsafe bool SameBytesSmall(string path, string source, long size)
+    {
+        const int chunk = 32 << 10;
+        byte* a = stackalloc byte[chunk];
+        byte* b = stackalloc byte[chunk];
+        int fa, fb;
+        try { fa = Fd.Open(path, Consts.O_RDONLY | Consts.O_NOFOLLOW | Consts.O_CLOEXEC); }
+        catch (LinuxException) { return false; }
+        try
+        {
+            try { fb = Fd.Open(source, Consts.O_RDONLY | Consts.O_NOFOLLOW | Consts.O_CLOEXEC); }
+            catch (LinuxException) { return false; }
+            try
+            {
+                for (long at = 0; ; )
+                {
+                    long na = PreadFull(fa, a, chunk, at), nb = PreadFull(fb, b, chunk, at);
+                    if (na < 0 || na != nb || !new ReadOnlySpan<byte>(a, (int)na).SequenceEqual(new ReadOnlySpan<byte>(b, (int)nb))) return false;
+                    at += na;
+                    if (na < chunk) return at == size;
+                }
+            }
+            finally { Fd.Close(fb); }
+        }
+        finally { Fd.Close(fa); }
+    }
+
+    private static unsafe long PreadFull(int fd, byte* buf, int count, long at)
+    {
+        long got = 0;
+        while (got < count)
+        {
+            long n = LibC.pread(fd, buf + got, (nint)(count - got), at + got);
+            if (n < 0 && System.Runtime.InteropServices.Marshal.GetLastPInvokeError() == Consts.EINTR) continue;
+            if (n < 0) return -1;
+            if (n == 0) break;
+            got += n;
+        }
+        return got;
     }
 
     private static int ReadFull(Microsoft.Win32.SafeHandles.SafeFileHandle h, Span<byte> buf, long at)

@@ -91,6 +91,20 @@ public sealed class SandboxCgroup : IDisposable
 
     private string? _applied;
 
+    /// <summary>The limits in force as <see cref="Apply"/> wrote them (one string), or null when not known.</summary>
+    public string? AppliedLimits => _devicesApplied ? _applied : null;
+
+    /// <summary>
+    /// Instead of <see cref="Apply"/> with the same resources again: true when <paramref name="limits"/>
+    /// (an earlier <see cref="AppliedLimits"/>) are the ones in force; the cgroup is then taken for a job as it is.
+    /// </summary>
+    public bool TryKeep(string limits)
+    {
+        if (!_devicesApplied || _applied != limits) return false;
+        _verifiedEmpty = false; // a job is about to join
+        return true;
+    }
+
     /// <summary>The limits a sandbox sets, as one string; null when <paramref name="r"/> sets anything else.</summary>
     private static string? Limits(CgroupResources r)
     {

@@ -11,7 +11,7 @@ public sealed partial class SandboxJob
     /// <summary>BuildPlan: the seccomp filter into the spec; the audit log and evidence dir checked.</summary>
     private void SecureSpec()
     {
-        _security = new SandboxSecurity(Options, Slot.Dir, _kernelAudit);
+        _security ??= new SandboxSecurity(Options, Slot.Dir, _kernelAudit);
         _security.Apply(_spec!);
     }
 

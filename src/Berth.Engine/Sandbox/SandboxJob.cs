@@ -124,26 +124,36 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
             Timing("prepare: skeleton");
         }
         Directory.CreateDirectory(Box);
-        if (Slot.Pooled && !Slot.Persistent && Slot.MountedBoxSize is not null && Options.Box is not null)
+        string? keepSource = null;
+        if (Slot.Pooled && Slot.MountedBoxSize is not null && Options.Box is not null)
         {
-            // A batch slot: the box the last job left, verified identical to this DIR (BoxImage), is kept.
-            var source = SandboxRunner.Fingerprint(Options.Box);
+            // A batch or pool slot: the box the last job left, verified identical to this DIR (BoxImage), is kept.
+            var source = SandboxRunner.FingerprintKey(Options.Box);
             var kept = Slot.KeptBox;
             Slot.KeptBox = null;
-            if (kept is not null && kept.SourceDir == Options.Box && kept.Source == source)
+            if (kept is not null && kept.SourceDir == Options.Box && kept.Source == source && kept.RootIs(Box))
             {
                 _boxImage = kept;
                 Timing("prepare: box kept");
+                if (kept.BytesVerified) return;
+                // A pool's slot: its bytes are compared with DIR's (on the helper, as a copy would be), and the
+                // box emptied and copied afresh when they differ.
+                keepSource = source;
+            }
+            else if (kept is not null && !ScrubBox()) throw new EngineError($"{Box}: the last job's box could not be emptied");
+            if (!Slot.Persistent)
+            {
+                SandboxRunner.Chown(Box);
+                SandboxRunner.CopyTree(Options.Box, Box);
+                _boxImage = new BoxImage(Options.Box, source, BoxImage.Snapshot(Box));
+                _boxImage.Watch(Slot.BoxWatch, Box);
                 return;
             }
-            if (kept is not null && !ScrubBox()) throw new EngineError($"{Box}: the last job's box could not be emptied");
-            SandboxRunner.Chown(Box);
-            SandboxRunner.CopyTree(Options.Box, Box);
-            _boxImage = new BoxImage(Options.Box, source, BoxImage.Snapshot(Box));
-            _boxImage.Watch(Slot.BoxWatch, Box);
-            return;
+            // A pool's slot: copied as for a fresh run (below), its image taken once the copy is done. No
+            // write watch (the next job runs in another process): DIR's bytes are compared after the job.
+            keepSource = source;
         }
-        SandboxRunner.Chown(Box);
+        if (_boxImage is null) SandboxRunner.Chown(Box); // a kept box's directory is the sandbox uid's already (and a chown moves its ctime)
         // The box's bytes are copied on a helper thread while this one builds the plan and compiles the
         // jail (about as long as a small box's copy: on two cores the copy then costs no wall time);
         // joined before anything uses the box (Launch).
@@ -151,23 +161,54 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
         // more than the copy (measured: 2 runs at a time on 2 CPUs were ~10% slower with it).
         if (Options.Box is { } from)
         {
+            var kept = _boxImage;
+            void Copy()
+            {
+                if (kept is not null)
+                {
+                    if (kept.VerifyBytes(Box)) return;
+                    _boxImage = null;
+                    if (!ScrubBox()) throw new EngineError($"{Box}: the last job's box could not be emptied");
+                }
+                SandboxRunner.CopyTree(from, Box);
+                if (keepSource is not null) _boxImage = new BoxImage(from, keepSource, BoxImage.Snapshot(Box), keepBytes: false);
+            }
+            if (Slot.Persistent && SandboxRunner.Templates)
+            {
+                // A pool's slot: the box is made ready (its bytes compared, or copied) while the jail stub joins
+                // the template and drops everything, before the program's exec (StubJail.Options.BeforeGo).
+                _boxReady = () => { Copy(); _kernelAudit.Start(); RegisterSignals(); };
+                return;
+            }
             bool spare = Berth.Linux.Processes.NativeThread.SpareCpu();
             Timing(spare ? "prepare: box copy on a helper" : "prepare: box copy inline");
             // The helper also opens the kernel audit's window (opening /dev/kmsg walks the printk ring); whichever
             // of it and SecureStart comes first does, and the helper is joined before the jail is spawned.
             // So does the stop signals' registration (its first use starts the runtime's signal thread).
             if (spare)
-                _boxCopy = Berth.Linux.Processes.NativeThread.StartElsewhere(() => { SandboxRunner.CopyTree(from, Box); _kernelAudit.Start(); RegisterSignals(); });
+                _boxCopy = Berth.Linux.Processes.NativeThread.StartElsewhere(() => { Copy(); _kernelAudit.Start(); RegisterSignals(); });
             else
             {
                 RegisterSignals();
-                SandboxRunner.CopyTree(from, Box);
+                Copy();
             }
         }
         else RegisterSignals();
     }
 
     private Berth.Linux.Processes.NativeThread? _boxCopy;
+
+    /// <summary>A pool slot's box preparation (compare or copy), run once by <see cref="EnsureBox"/>.</summary>
+    private Action? _boxReady;
+
+    /// <summary>Runs the box preparation Prepare left for later, once (rethrowing its error).</summary>
+    private void EnsureBox()
+    {
+        var a = _boxReady;
+        _boxReady = null;
+        a?.Invoke();
+        Timing("box ready");
+    }
 
     /// <summary>The job's kernel audit (<see cref="KernelAudit"/>), shared with its <see cref="SandboxSecurity"/>.</summary>
     private readonly KernelAudit _kernelAudit = new();
@@ -194,19 +235,50 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
         if (_boxImage is not { } b || Verdict.Status == "XX" || SecurityForbidsCopyBack || Options.KeepOutput) return false;
         try
         {
-            // DIR itself is compared with the kept copy's fingerprint by the next job's Prepare.
-            if (!b.Verify(Box)) return false;
+            // DIR itself is compared with the kept copy's fingerprint by the next job's Prepare. A pool's
+            // slot leaves the bytes to the next job (BoxImage.Unchanged), which compares them off its critical path.
+            if (!(Slot.Persistent ? b.Unchanged(Box) : b.Verify(Box))) return false;
             Timing("teardown: box verified");
-            Slot.KeptBox = b.Restore(Box);
+            Slot.KeptBox = b.Restore(Box, bytesVerified: !Slot.Persistent);
             return true;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or LinuxException) { return false; }
+    }
+
+    /// <summary>A pool slot's job compiled by an earlier run with the same key (<see cref="JailCache"/>): no plan is made.</summary>
+    private JailCache.Entry? _compiled;
+    /// <summary>The <see cref="JailCache"/> key of this job in a pool slot (a miss: the compiled job is stored under it).</summary>
+    private string? _cacheKey;
+
+    /// <summary>
+    /// A pool slot whose file holds this job compiled for the slot's live template: the job runs that
+    /// program (<see cref="JailCache"/>). False when anything differs; the plan is then made and compiled.
+    /// </summary>
+    private bool UseCompiled()
+    {
+        if (!Slot.Persistent || Slot.JailCachePath is not { } path || Slot.MountedBoxSize is null || !SandboxRunner.Templates
+            || Slot.ImageRoot is not null) return false;
+        _security = new SandboxSecurity(Options, Slot.Dir, _kernelAudit);
+        _cg = Slot.AcquireCgroup();
+        _cacheKey = JailCache.Key(Options, Slot, _cg.Manager.Directories, _security.Notify);
+        if (_cacheKey is null || Slot.Template is not { } t || JailCache.Load(path, _cacheKey) is not { } hit
+            || hit.Job.TemplateKey != t.Key || !t.Alive) return false;
+        _security.UseCompiled(hit.ProfileErrno);
+        _compiled = hit;
+        _templateKey = hit.Job.TemplateKey;
+        _stub = true;
+        return true;
     }
 
     /// <summary>Options -> OCI spec -> init plan (pure, in memory: nothing is written to disk).</summary>
     private void BuildPlan()
     {
         Timing("plan");
+        if (UseCompiled())
+        {
+            Timing("plan: compiled");
+            return;
+        }
         _spec = SandboxSpec.Build(Options, Rootfs, Box);
         Timing("plan: spec");
         SecureSpec();
@@ -239,6 +311,7 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
     private StubJail.Template? SlotTemplate()
     {
         if (!Slot.Pooled || Slot.MountedBoxSize is null || !SandboxRunner.Templates) return null;
+        if (_compiled is not null) return Slot.Template; // the one the compiled job was made for (UseCompiled)
         var key = _templateKey = StubJail.TemplateKey(_plan!);
         if (Slot.Template is { } t && (t.Key != key || !t.Alive)) Slot.DropTemplate();
         Timing("template");
@@ -263,7 +336,9 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
     private void Launch()
     {
         Timing("launch");
-        _cg!.Apply(Berth.Runtime.Cgroups.ResourceMapping.ForContainer(_spec!.Linux));
+        // A compiled job's limits are usually in force already (the last run's options were these).
+        if (_compiled is null || !_cg!.TryKeep(_compiled.Limits))
+            _cg!.Apply(Berth.Runtime.Cgroups.ResourceMapping.ForContainer((_spec ?? SandboxSpec.Build(Options, Rootfs, Box)).Linux));
         // A batch slot's template jail (made before stdio is redirected: it must hold none of a job's files).
         var template = _template = _stub ? SlotTemplate() : null;
         var stdio = new[] { Options.Stdin, Options.Stdout, Options.Stderr };
@@ -274,7 +349,7 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
         try
         {
             // The box's copy is waited for as late as can be: before a stdio file is opened in it, or the jail spawned.
-            if (stdio.Any(p => p is not null) || !_stub) BoxCopied();
+            if (stdio.Any(p => p is not null) || !_stub) { BoxCopied(); EnsureBox(); }
             for (int fd = 0; fd < 3; fd++)
             {
                 if (stdio[fd] is not { } path) continue;
@@ -297,9 +372,18 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
                     // The built-in profile allows no System V or POSIX IPC call (Profile.cs): nothing can be
                     // left in a template's ipc namespace, so jobs need no namespace of their own there.
                     FreshIpc = Options.Seccomp is not null,
-                    BeforeSpawn = BoxCopied,
+                    BeforeSpawn = template is null ? () => { BoxCopied(); EnsureBox(); } : BoxCopied,
+                    BeforeGo = EnsureBox,
                 };
-                _pid = (template is not null ? StubJail.LaunchJob(_plan!, template, so, _templateKey!) : StubJail.Launch(_plan!, so)).InitPid;
+                if (_compiled is { } hit) _pid = StubJail.LaunchJob(hit.Job, template!, so).InitPid;
+                else if (template is not null && _cacheKey is { } key && Slot.JailCachePath is { } path)
+                {
+                    // A pool slot: the job compiled once, kept for the next run with these options.
+                    var job = StubJail.CompileJob(_plan!, so, _templateKey!);
+                    _pid = StubJail.LaunchJob(job, template, so).InitPid;
+                    JailCache.Store(path, new JailCache.Entry(key, _cg.AppliedLimits ?? "", [.. _security?.ProfileErrno ?? []], job));
+                }
+                else _pid = (template is not null ? StubJail.LaunchJob(_plan!, template, so, _templateKey!) : StubJail.Launch(_plan!, so)).InitPid;
             }
             else
             {
@@ -449,6 +533,7 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
     private void Teardown()
     {
         Timing("teardown");
+        _boxReady = null; // never run (the job failed before its launch): the box is as the last job left it
         try { BoxCopied(); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or LinuxException or EngineError) { Fail($"box: {e.Message}"); }
         Fd.Close(_statusWrite);

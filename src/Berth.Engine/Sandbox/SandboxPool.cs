@@ -201,7 +201,7 @@ public static class SandboxPool
     }
 
     /// <summary>A slot's state file: what one run leaves the next.</summary>
-    internal sealed record State(bool Busy, long? BoxSize, SandboxCgroup.Saved? Cgroup, TemplateState? Template)
+    internal sealed record State(bool Busy, long? BoxSize, SandboxCgroup.Saved? Cgroup, TemplateState? Template, BoxImage? Kept = null)
     {
         public static readonly State Empty = new(false, null, null, null);
 
@@ -217,6 +217,8 @@ public static class SandboxPool
             if (Template is { } t)
                 sb.Append(CultureInfo.InvariantCulture, $"template {t.Pid} {t.StartTime} {string.Join(',', t.ScrubPaths)}\n")
                   .Append("key ").Append(Escape(t.Key)).Append('\n');
+            // The box the last job left, verified to be the copy of DIR it got (BoxImage.Verify).
+            if (Kept?.Format() is { } kept) sb.Append(kept);
             return sb.ToString();
         }
 
@@ -228,7 +230,8 @@ public static class SandboxPool
             long? box = null;
             SandboxCgroup.Saved? cg = null;
             (int Pid, ulong Start, string[] Paths)? tpl = null;
-            string? key = null, layout = null;
+            string? key = null, layout = null, keep = null;
+            var entries = new List<string>();
             foreach (var line in lines.Skip(1))
             {
                 if (line.Length == 0) continue;
@@ -249,12 +252,16 @@ public static class SandboxPool
                         break;
                     case "key": key = Unescape(v); break;
                     case "layout": layout = v; break;
+                    case "keep": keep = v; break;
+                    case "entry": entries.Add(v); break;
                     default: return null;
                 }
             }
             if (tpl is not null && key is null) return null;
             if (cg is not null && layout is not null) cg = cg with { Layout = layout };
-            return new State(lines[0] == "B", box, cg, tpl is { } t ? new TemplateState(t.Pid, t.Start, t.Paths, key!) : null);
+            BoxImage? kept = null;
+            if (keep is not null && (kept = BoxImage.Parse(keep, entries)) is null) return null;
+            return new State(lines[0] == "B", box, cg, tpl is { } t ? new TemplateState(t.Pid, t.Start, t.Paths, key!) : null, kept);
         }
 
         private static string Escape(string s) => s.Replace("\\", "\\\\").Replace("\n", "\\n");
@@ -299,6 +306,7 @@ public static class SandboxPool
                 lease.Write(State.Empty with { Busy = true });
             }
             else lease.MarkBusy(); // the rest of the state is what was read: only its first byte changes
+            lease.Slot.JailCachePath = Path.Combine(DirOf(pool), $"jail-{index}");
             lease.Slot.Changed = () => lease.Write(Describe(lease.Slot) with { Busy = true });
             return lease;
         }
@@ -312,6 +320,8 @@ public static class SandboxPool
             StubJail.Template? tpl = null;
             if (st.Template is { } t && (tpl = StubJail.Template.Attach(t.Key, t.Pid, t.StartTime, t.ScrubPaths)) is null) whole = false;
             var slot = SandboxSlot.Restore(id, st.BoxSize, cg, tpl);
+            // A kept box only on its tmpfs (checked below, and against the box itself by the job's Prepare).
+            if (st.BoxSize is not null) slot.KeptBox = st.Kept;
             // The tmpfs must still be mounted on the slot's directory (another device than its parent's).
             if (st.BoxSize is not null
                 && !(StatX.TryAt(-100, slot.Dir, out var a, out _) && StatX.TryAt(-100, SandboxRunner.RunsRoot, out var b, out _) && a.Dev != b.Dev))
@@ -320,7 +330,7 @@ public static class SandboxPool
         }
 
         private static State Describe(SandboxSlot slot) => new(false, slot.MountedBoxSize, slot.Cgroup?.Save(),
-            slot.Template is { } t ? new TemplateState(t.InitPid, t.StartTime, t.ScrubPaths, t.Key) : null);
+            slot.Template is { } t ? new TemplateState(t.InitPid, t.StartTime, t.ScrubPaths, t.Key) : null, slot.KeptBox);
 
         /// <summary>After the job: the slot is kept for the next run, or destroyed when the verdict is XX.</summary>
         public void Release(Verdict v)

@@ -143,6 +143,18 @@ public static class SandboxRunner
         return sb.ToString();
     }
 
+    /// <summary>
+    /// <see cref="Fingerprint"/> as a short key (64-bit FNV-1a and the length): what a kept box records of
+    /// its DIR, in memory or in a sandbox pool's state. Not a defence against the caller, who owns DIR.
+    /// </summary>
+    internal static string FingerprintKey(string dir)
+    {
+        var f = Fingerprint(dir);
+        ulong h = 14695981039346656037UL;
+        foreach (char c in f) { h ^= c; h *= 1099511628211UL; }
+        return string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{h:x16}-{f.Length}");
+    }
+
     /// <summary>mode, size, device, inode, mtime and ctime (which no one can set back) of a path, not following a symlink.</summary>
     private static string StatKey(string path)
     {

@@ -40,6 +40,9 @@ public sealed class SandboxSlot : IDisposable
     /// </summary>
     public Action? Changed { get; set; }
 
+    /// <summary>A pool slot's file for its compiled job (<see cref="JailCache"/>), or null (not a pool's slot).</summary>
+    public string? JailCachePath { get; set; }
+
     /// <summary>The box the last job left, verified identical to its --box DIR (the next job with that DIR keeps it), or null.</summary>
     public BoxImage? KeptBox { get; set; }
 

@@ -89,6 +89,12 @@ public sealed class SandboxSecurity : IDisposable
         spec.Linux!.Seccomp = cached.Profile;
     }
 
+    /// <summary>
+    /// Instead of <see cref="Apply"/>: the job runs a program compiled earlier with this profile's filter
+    /// in it (<see cref="JailCache"/>), whose own errno answers were <paramref name="errno"/>.
+    /// </summary>
+    public void UseCompiled(IEnumerable<string> errno) => _profileErrno = [.. errno];
+
     /// <summary>Filters this process loaded from the disk cache, by <see cref="ProfileKey"/>.</summary>
     private static readonly Dictionary<string, FilterCache.Entry> s_loaded = [];
 
