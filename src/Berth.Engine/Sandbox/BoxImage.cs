@@ -59,16 +59,7 @@ public sealed class BoxImage(string sourceDir, string source, Dictionary<string,
     public static Dictionary<string, StatX> Snapshot(string box)
     {
         var map = new Dictionary<string, StatX>(StringComparer.Ordinal) { [""] = StatX.Of(box) };
-        void Walk(string dir, string rel)
-        {
-            foreach (var e in new DirectoryInfo(dir).EnumerateFileSystemInfos())
-            {
-                var r = rel + e.Name;
-                map[r] = StatX.Of(e.FullName);
-                if (e is DirectoryInfo && e.LinkTarget is null) Walk(e.FullName, r + "/");
-            }
-        }
-        Walk(box, "");
+        SandboxRunner.WalkTree(box, (rel, st) => map[rel] = st, sorted: false);
         return map;
     }
 

@@ -127,18 +127,20 @@ public static class SeccompProfiles
 
     private static Version? ReadKernel()
     {
+        // open/read, not File.ReadAllText: a FileStream's first use costs more than this whole lookup (every sandbox run makes it).
+        Span<byte> buf = stackalloc byte[128];
+        int n;
         try
         {
-            var release = File.ReadAllText("/proc/sys/kernel/osrelease").Trim();
-            var parts = release.Split('.', '-');
-            return parts.Length >= 2 && int.TryParse(parts[0], out int major) && int.TryParse(parts[1], out int minor)
-                ? new Version(major, minor)
-                : null;
+            int fd = Berth.Linux.Files.Fd.Open("/proc/sys/kernel/osrelease", Berth.Linux.Interop.Consts.O_RDONLY | Berth.Linux.Interop.Consts.O_CLOEXEC);
+            try { n = Berth.Linux.Files.Fd.Read(fd, buf); }
+            finally { Berth.Linux.Files.Fd.Close(fd); }
         }
-        catch (IOException)
-        {
-            return null;
-        }
+        catch (Berth.Linux.LinuxException) { return null; }
+        var parts = System.Text.Encoding.ASCII.GetString(buf[..Math.Max(0, n)]).Trim().Split('.', '-');
+        return parts.Length >= 2 && int.TryParse(parts[0], out int major) && int.TryParse(parts[1], out int minor)
+            ? new Version(major, minor)
+            : null;
     }
 
     private static SeccompProfile LoadDefault()
