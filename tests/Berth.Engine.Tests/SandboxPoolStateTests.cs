@@ -92,7 +92,8 @@ public class SandboxPoolStateTests
         {
             var job = new Berth.Runtime.Lifecycle.StubJail.CompiledJob([1, 2, 3, 4], ["step one", "exec ./x\nwith a newline"], "tkey", 5, false, "berth-sandbox-init", [9, 8, 7, 6, 5, 4, 3, 2]);
             JailCache.Store(path, new JailCache.Entry("the key", "-1|-1|64", ["clone3"], job));
-            var hit = JailCache.Load(path, "the key");
+            uint me = GetEuid();
+            var hit = JailCache.Load(path, "the key", me);
             Assert.NotNull(hit);
             Assert.Equal("-1|-1|64", hit.Limits);
             Assert.Equal(["clone3"], hit.ProfileErrno);
@@ -100,16 +101,23 @@ public class SandboxPoolStateTests
             Assert.Equal(job.Steps, hit.Job.Steps);
             Assert.Equal(job.Go, hit.Job.Go);
             Assert.Equal((job.TemplateKey, job.CgroupCount, job.FreshIpc, job.Name), (hit.Job.TemplateKey, hit.Job.CgroupCount, hit.Job.FreshIpc, hit.Job.Name));
-            Assert.Null(JailCache.Load(path, "another key"));
+            Assert.Null(JailCache.Load(path, "another key", me));
+            Assert.Null(JailCache.Load(path, "the key", me + 1)); // another owner's file is not trusted
+            File.SetUnixFileMode(path, (UnixFileMode)0x1b6); // 0666: writable by others
+            Assert.Null(JailCache.Load(path, "the key", me));
+            File.SetUnixFileMode(path, (UnixFileMode)0x180);
             var bytes = File.ReadAllBytes(path);
             File.WriteAllBytes(path, bytes[..^3]);
-            Assert.Null(JailCache.Load(path, "the key"));
+            Assert.Null(JailCache.Load(path, "the key", me));
             File.WriteAllBytes(path, [.. bytes, 0]);
-            Assert.Null(JailCache.Load(path, "the key"));
-            Assert.Null(JailCache.Load(path + "-missing", "the key"));
+            Assert.Null(JailCache.Load(path, "the key", me));
+            Assert.Null(JailCache.Load(path + "-missing", "the key", me));
         }
         finally { File.Delete(path); }
     }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "geteuid")]
+    private static extern uint GetEuid();
 
     [Fact]
     public void The_compiled_job_key_changes_with_every_option_that_makes_the_program()

@@ -16,7 +16,8 @@ namespace Berth.Engine.Sandbox;
 /// the slot (its id, directory and cgroup), the host's system directories (the template's mounts),
 /// the kernel, seccomp's user notification, and berth's own binary. A file that is missing,
 /// unreadable or for another key is a miss; the run then plans and compiles, and writes it anew.
-/// Only root can write the pool's directory, as for the slot's state.
+/// Only root can write the pool's directory, as for the slot's state; a file not owned by root, or writable
+/// by group or others, is not read (the stub runs its steps as root until it drops everything).
 /// </summary>
 internal static class JailCache
 {
@@ -61,10 +62,13 @@ internal static class JailCache
     }
 
     /// <summary>The entry in <paramref name="path"/> when it is for <paramref name="key"/>; null otherwise (missing, unreadable, another key).</summary>
-    public static Entry? Load(string path, string key)
+    public static Entry? Load(string path, string key) => Load(path, key, owner: 0);
+
+    /// <summary>As <see cref="Load(string, string)"/>, trusting files of <paramref name="owner"/> (tests, as their own user).</summary>
+    internal static Entry? Load(string path, string key, uint owner)
     {
         byte[] bytes;
-        try { bytes = ReadAll(path); }
+        try { bytes = ReadAll(path, owner); }
         catch (LinuxException) { return null; }
         try
         {
@@ -139,12 +143,14 @@ internal static class JailCache
     }
 
     /// <summary>The whole file (a cache entry is some 10 to 20 KiB; 1 MiB at most).</summary>
-    private static unsafe byte[] ReadAll(string path)
+    private static unsafe byte[] ReadAll(string path, uint owner)
     {
         int fd = Fd.Open(path, Consts.O_RDONLY | Consts.O_NOFOLLOW | Consts.O_CLOEXEC);
         try
         {
             if (!StatX.TryAt(fd, "", out var st, out int err)) throw new LinuxException("stat", path, err);
+            // What the stub runs as root before it drops everything: only a file root wrote and no one else may (as FilterCache's).
+            if (st.Uid != owner || (st.Mode & 0x12 /* 022 */) != 0 || !st.IsRegular) throw new LinuxException("read", path, Consts.EACCES);
             if (st.Size <= 0 || st.Size > 1 << 20) throw new LinuxException("read", path, Consts.EINVAL);
             var buf = new byte[st.Size];
             int got = 0;
