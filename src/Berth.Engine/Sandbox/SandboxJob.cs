@@ -400,10 +400,30 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
         }
     }
 
-    /// <summary>A judge that stops berth (SIGINT, SIGTERM, SIGHUP) gets the jail killed and cleaned up, verdict XX.</summary>
-    private void RegisterSignals() =>
-        _signals = [.. new[] { PosixSignal.SIGINT, PosixSignal.SIGTERM, PosixSignal.SIGHUP }.Select(sig =>
-            PosixSignalRegistration.Create(sig, ctx => { ctx.Cancel = true; _interrupted = true; }))];
+    /// <summary>
+    /// A judge that stops berth (SIGINT, SIGTERM, SIGHUP) gets the jail killed and cleaned up, verdict XX.
+    /// Caught by <see cref="StopSignals"/> (a pipe the wait polls; no runtime signal thread), else by
+    /// PosixSignalRegistration (other architectures).
+    /// </summary>
+    private void RegisterSignals()
+    {
+        if (_signalsRegistered) return;
+        _signalsRegistered = true;
+        _stops = StopSignals.TryInstall(2 /* SIGINT */, 15 /* SIGTERM */, 1 /* SIGHUP */);
+        if (_stops is null)
+            _signals = [.. new[] { PosixSignal.SIGINT, PosixSignal.SIGTERM, PosixSignal.SIGHUP }.Select(sig =>
+                PosixSignalRegistration.Create(sig, ctx => { ctx.Cancel = true; _interrupted = true; }))];
+    }
+
+    private bool _signalsRegistered;
+    private StopSignals? _stops;
+
+    /// <summary>A stop signal arrived (latched).</summary>
+    private bool Interrupted()
+    {
+        if (!_interrupted && _stops?.Pending() == true) _interrupted = true;
+        return _interrupted;
+    }
 
     /// <summary>
     /// Releases the program and waits for the jail's init, woken by its pidfd; checks the tree's
@@ -411,7 +431,7 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
     /// </summary>
     private unsafe (ExitStatus Status, bool TimeKill, bool WallKill) Wait()
     {
-        if (_signals.Count == 0) RegisterSignals(); // unless the box-copy helper did (joined before the launch)
+        RegisterSignals(); // unless the box-copy helper (joined before the launch) or the box's preparation did
         int pidfd = (int)LibC.syscall(Syscalls.PidfdOpen, _pid, 0, 0, 0, 0, 0);
         var sw = Stopwatch.StartNew();
         Timing("release");
@@ -423,7 +443,7 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
         bool timeKill = false, wallKill = false, killed = false;
         ulong cpuLimit = Options.KillTime is { } t ? (ulong)(t * 1e9) : ulong.MaxValue;
         double? wall = Options.EffectiveWallTime;
-        long* pfd = stackalloc long[3];
+        long* pfd = stackalloc long[4];
         int notifyFd = SecurityNotifyFd;
         try
         {
@@ -440,7 +460,7 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
                 }
                 if (!killed)
                 {
-                    if (_interrupted) Verdict.Message = "interrupted: berth was asked to stop";
+                    if (Interrupted()) Verdict.Message = "interrupted: berth was asked to stop";
                     else if (wall is { } wt && sw.Elapsed.TotalSeconds > wt) wallKill = true;
                     else if (cpuLimit != ulong.MaxValue && (_cg!.CpuNanos() ?? 0) > cpuLimit) timeKill = true;
                     if (_interrupted || timeKill || wallKill) { KillAll(); killed = true; }
@@ -455,6 +475,7 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
                     ulong n = 0;
                     pfd[n++] = (uint)pidfd | ((long)Consts.POLLIN << 32);
                     if (SecurityWakeFd >= 0 && !killed) pfd[n++] = (uint)SecurityWakeFd | ((long)Consts.POLLIN << 32);
+                    if (_stops is not null && !killed) pfd[n++] = (uint)_stops.Fd | ((long)Consts.POLLIN << 32);
                     int notifyAt = -1;
                     if (notifyFd >= 0) { notifyAt = (int)n; pfd[n++] = (uint)notifyFd | ((long)Consts.POLLIN << 32); }
                     LibC.poll(pfd, n, timeout);
@@ -499,7 +520,7 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
         v.Orphans = orphans;
         // As isolate: over --time is TO even when the program ended in its --extra-time (or between two polls).
         bool overTime = Options.Time is { } limit && v.Time > limit;
-        v.Status = _interrupted ? "XX" : Verdict.Classify(timeKill || wallKill || overTime, oom, status.Code, status.Signal);
+        v.Status = Interrupted() ? "XX" : Verdict.Classify(timeKill || wallKill || overTime, oom, status.Code, status.Signal);
         if (v.Message.Length == 0)
             v.Message = v.Status switch
             {
@@ -591,6 +612,8 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
             Fail($"cleanup: {Slot.Dir} is not empty after unmounting the jail's tmpfs");
         foreach (var r in _signals) r.Dispose();
         _signals = [];
+        _stops?.Dispose();
+        _stops = null;
         Timing("done");
     }
 

@@ -15,6 +15,9 @@ public static unsafe partial class LibC
     [LibraryImport(Lib, SetLastError = true)] public static partial int fork();
     [LibraryImport(Lib, SetLastError = true)] public static partial void* mmap(void* addr, nuint length, int prot, int flags, int fd, long offset);
     [LibraryImport(Lib, SetLastError = true)] public static partial int munmap(void* addr, nuint length);
+    [LibraryImport(Lib, SetLastError = true)] public static partial int mprotect(void* addr, nuint length, int prot);
+    /// <summary>glibc's sigaction (it adds SA_RESTORER and its restorer); act and oldact are its 152-byte struct on x86_64.</summary>
+    [LibraryImport(Lib, SetLastError = true)] public static partial int sigaction(int signum, byte* act, byte* oldact);
     [LibraryImport(Lib, SetLastError = true)] public static partial int fanotify_init(uint flags, uint eventFlags);
     [LibraryImport(Lib, SetLastError = true)] public static partial int fanotify_mark(int fd, uint flags, ulong mask, int dirFd, byte* path);
     // pthreads return the error number instead of setting errno.
