@@ -361,7 +361,8 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
             if (_stub)
             {
                 // The program starts as soon as the jail is built: every notified call from now on is its own.
-                SecureStart();
+                // A job in a template execs only on berth's go, after BeforeGo: that is where its program starts.
+                if (template is null) SecureStart();
                 var so = new StubJail.Options
                 {
                     ReaperStatusFd = _statusWrite,
@@ -373,7 +374,7 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
                     // left in a template's ipc namespace, so jobs need no namespace of their own there.
                     FreshIpc = Options.Seccomp is not null,
                     BeforeSpawn = template is null ? () => { BoxCopied(); EnsureBox(); } : BoxCopied,
-                    BeforeGo = EnsureBox,
+                    BeforeGo = () => { EnsureBox(); SecureStart(); },
                 };
                 if (_compiled is { } hit) _pid = StubJail.LaunchJob(hit.Job, template!, so).InitPid;
                 else if (template is not null && _cacheKey is { } key && Slot.JailCachePath is { } path)
