@@ -35,6 +35,8 @@ internal static class JailCache
         Stat(sb, "/proc/self/exe", follow: true);
         sb.Append("kernel ").Append(Berth.Runtime.Seccomp.SeccompProfiles.RunningKernel()?.ToString() ?? "-").Append('\n');
         sb.Append("notify ").Append(notify ? '1' : '0').Append('\n');
+        // The stub gives the program the CPUs of the thread that compiled it (StubJail.BerthCpus).
+        sb.Append("cpus ").Append(StubJail.BerthCpus() is { } cpus ? Convert.ToHexStringLower(cpus) : "-").Append('\n');
         Str(sb, "slot", slot.Id);
         Str(sb, "dir", slot.Dir);
         foreach (var d in cgroupDirs) Str(sb, "cgroup", d);

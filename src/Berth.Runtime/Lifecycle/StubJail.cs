@@ -31,7 +31,7 @@ public static unsafe partial class StubJail
         SysUmask = 95, SysSetsid = 112, SysSetgroups = 116, SysSetresuid = 117, SysSetresgid = 119, SysCapset = 126,
         SysMknod = 133, SysPivotRoot = 155, SysPrctl = 157, SysMount = 165, SysUmount2 = 166, SysSethostname = 170,
         SysSetdomainname = 171, SysExitGroup = 231, SysUnshare = 272, SysPrlimit64 = 302, SysSetns = 308,
-        SysSeccomp = 317, SysCloseRange = 436;
+        SysSeccomp = 317, SysCloseRange = 436, SysSchedSetaffinity = 203;
 
     // The stub's fds.
     private const int SyncFd = 3, StatusFd = 4, NetNsFd = 5, FirstCgroupFd = 6;
@@ -112,6 +112,10 @@ public static unsafe partial class StubJail
 
         // --- The first process (host pid namespace): signals, cgroup, namespaces, fork the jail's PID 1.
         p.Call("name the process", SysPrctl, [15 /* PR_SET_NAME */, (long)p.Str(name.Length > 15 ? name[..15] : name)], mayFail: true);
+        // A job's stub may be spawned by a helper thread pinned away from berth's CPU (Start): it and the
+        // program get berth's own CPUs back (those of the compiling thread, berth's main one).
+        if (kind == Kind.Job && BerthCpus() is { } cpus)
+            p.Call("berth's CPUs", SysSchedSetaffinity, [0, cpus.Length, (long)p.Bytes(cpus)], mayFail: true);
         ulong zero32 = p.Zeros(32);
         p.Call("reset the signal mask", SysRtSigprocmask, 2 /* SIG_SETMASK */, (long)zero32, 0, 8);
         // Caught signals are reset by exec anyway; what berth ignores (SIGPIPE) would stay ignored.
@@ -784,23 +788,42 @@ public static unsafe partial class StubJail
             }
             o.BeforeSpawn?.Invoke();
             Logging.Timing.Mark("jail spawn");
-            stub = JailProgram.Spawn(memfd, fds, o.Name);
-            Logging.Timing.Mark("jail spawned");
-            // Only the stub may hold the child's end now, or the socket never reaches EOF.
-            foreach (var fd in toClose) Fd.Close(fd);
-            toClose.Clear();
-            fds.Clear();
-            Fd.Close(memfd);
-            memfd = -1;
+            // With BeforeGo to run and a CPU to spare, a helper thread on another CPU waits in vfork for the
+            // stub's exec (posix_spawn blocks its caller until then: ~0.3 ms, most of it two wake-ups of an idle
+            // CPU) while this thread runs BeforeGo. The stub's first step gives it berth's CPUs back.
+            NativeThread? spawner = null;
+            int spawned = -1;
+            if (goWrite >= 0 && o.BeforeGo is not null && NativeThread.SpareCpu())
+                spawner = NativeThread.StartElsewhere(() => spawned = JailProgram.Spawn(memfd, fds, o.Name));
+            else
+            {
+                stub = JailProgram.Spawn(memfd, fds, o.Name);
+                Logging.Timing.Mark("jail spawned");
+                CloseChildEnds();
+            }
             // The program waits for its go while the stub works: the caller's last preparations run meanwhile.
             Exception? notGone = null;
             if (goWrite >= 0)
             {
+                try { o.BeforeGo?.Invoke(); }
+                catch (Exception e) { notGone = e; }
+                if (spawner is not null)
+                {
+                    try
+                    {
+                        spawner.Join(); // rethrows the spawn's error
+                        stub = spawned;
+                        Logging.Timing.Mark("jail spawned");
+                    }
+                    finally { CloseChildEnds(); }
+                }
                 try
                 {
-                    o.BeforeGo?.Invoke();
-                    Fd.WriteAll(goWrite, go!, "jail go"); // at most PIPE_BUF bytes: all or nothing
-                    Logging.Timing.Mark("jail go");
+                    if (notGone is null)
+                    {
+                        Fd.WriteAll(goWrite, go!, "jail go"); // at most PIPE_BUF bytes: all or nothing
+                        Logging.Timing.Mark("jail go");
+                    }
                 }
                 catch (Exception e) { notGone = e; }
                 finally { Fd.Close(goWrite); goWrite = -1; }
@@ -831,6 +854,16 @@ public static unsafe partial class StubJail
             Fd.Close(goWrite);
         }
 
+        // Only the stub may hold the child's ends once it is spawned, or the socket never reaches EOF.
+        void CloseChildEnds()
+        {
+            foreach (var fd in toClose) Fd.Close(fd);
+            toClose.Clear();
+            fds.Clear();
+            Fd.Close(memfd);
+            memfd = -1;
+        }
+
         // The stub gets fd at number to (Proc.SpawnWithFds moves the sources out of the way first);
         // fds this method opened itself are closed once the stub is started.
         void Add(int fd, int to, bool own = false)
@@ -838,6 +871,14 @@ public static unsafe partial class StubJail
             if (own) toClose.Add(fd);
             fds.Add((fd, to));
         }
+    }
+
+    /// <summary>The calling thread's CPU affinity (128 bytes), or null when it cannot be read.</summary>
+    public static byte[]? BerthCpus()
+    {
+        byte* mask = stackalloc byte[128];
+        if (LibC.sched_getaffinity(0, 128, mask) != 0) return null;
+        return new ReadOnlySpan<byte>(mask, 128).ToArray();
     }
 
     private static int OpenOrThrow(string path, int flags, string what)
