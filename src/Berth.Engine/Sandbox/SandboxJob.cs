@@ -367,7 +367,7 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
                 {
                     ReaperStatusFd = _statusWrite,
                     CgroupDirs = _cg.Manager.Directories,
-                    CgroupProcsFds = _cg.ProcsWriteFds(),
+                    CgroupProcsFds = template is null ? _cg.ProcsWriteFds() : null, // a job in a template joins by path
                     OnSeccompFd = SeccompListenerInline,
                     Name = "berth-sandbox-init",
                     // The built-in profile allows no System V or POSIX IPC call (Profile.cs): nothing can be

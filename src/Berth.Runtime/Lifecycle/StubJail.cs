@@ -107,7 +107,9 @@ public static unsafe partial class StubJail
         if (!supportChecked && (kind == Kind.Container ? ContainerUnsupported(plan) : Unsupported(plan)) is { } why)
             throw new RuntimeError($"jail stub: not for plans with {why}");
         var p = new JailProgram { ErrorFd = SyncFd };
-        int goFd = kind == Kind.Job ? FirstCgroupFd + cgroupCount : -1;
+        // A job's stub opens the cgroup.procs files itself (Start passes it no cgroup fd): its go fd comes first.
+        if (kind == Kind.Job && cgroupDirs is null) throw new ArgumentException("a job's program joins its cgroups by path", nameof(cgroupDirs));
+        int goFd = kind == Kind.Job ? FirstCgroupFd : -1;
         string root = plan.Rootfs.TrimEnd('/');
 
         // --- The first process (host pid namespace): signals, cgroup, namespaces, fork the jail's PID 1.
@@ -714,7 +716,7 @@ public static unsafe partial class StubJail
     {
         if (Unsupported(plan) is { } why) throw new RuntimeError($"jail stub: not for plans with {why}");
         var netJoin = plan.Joins.FirstOrDefault(j => j.Kind == NamespaceKind.Network);
-        var program = Compile(plan, o.CgroupDirs.Count, netJoin.Path is not null, o.Name, Kind.Job, o.FreshIpc, supportChecked: true);
+        var program = Compile(plan, o.CgroupDirs.Count, netJoin.Path is not null, o.Name, Kind.Job, o.FreshIpc, cgroupDirs: o.CgroupDirs, supportChecked: true);
         return new CompiledJob(program.Build(), program.Descriptions(), planKey, o.CgroupDirs.Count, o.FreshIpc, o.Name,
             program.Go ?? throw new RuntimeError("jail stub: a job without a go"));
     }
@@ -742,7 +744,8 @@ public static unsafe partial class StubJail
         else
         {
             Logging.Timing.Mark("jail compile");
-            program = Compile(plan!, o.CgroupDirs.Count, netJoin.Path is not null, o.Name, kind, o.FreshIpc);
+            program = Compile(plan!, o.CgroupDirs.Count, netJoin.Path is not null, o.Name, kind, o.FreshIpc,
+                cgroupDirs: kind == Kind.Job ? o.CgroupDirs : null);
             describe = program.Describe;
             go = program.Go;
         }
@@ -774,7 +777,8 @@ public static unsafe partial class StubJail
             }
             if (template is not null) Add(template.Pidfd, NetNsFd);
             else if (netJoin.Path is { } ns) Add(OpenOrThrow(ns, Consts.O_RDONLY | Consts.O_CLOEXEC, "network namespace"), NetNsFd, own: true);
-            for (int i = 0; i < o.CgroupDirs.Count; i++)
+            // A job's stub joins its cgroups by path (on its own CPU, while this thread prepares the go).
+            for (int i = 0; i < (kind == Kind.Job ? 0 : o.CgroupDirs.Count); i++)
             {
                 if (o.CgroupProcsFds is { } open) Add(open[i], FirstCgroupFd + i);
                 else Add(OpenOrThrow(Path.Combine(o.CgroupDirs[i], "cgroup.procs"), Consts.O_WRONLY | Consts.O_CLOEXEC, "cgroup"), FirstCgroupFd + i, own: true);
@@ -784,7 +788,7 @@ public static unsafe partial class StubJail
                 // The job's go pipe (CompileProgram): its read end on the fd after the cgroups'.
                 var (goRead, w) = Fd.Pipe();
                 goWrite = w;
-                Add(goRead, FirstCgroupFd + o.CgroupDirs.Count, own: true);
+                Add(goRead, FirstCgroupFd, own: true);
             }
             o.BeforeSpawn?.Invoke();
             Logging.Timing.Mark("jail spawn");
