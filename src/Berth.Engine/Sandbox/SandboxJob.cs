@@ -136,8 +136,8 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
                 _boxImage = kept;
                 Timing("prepare: box kept");
                 if (kept.BytesVerified) return;
-                // A pool's slot: its bytes are compared with DIR's (on the helper, as a copy would be), and the
-                // box emptied and copied afresh when they differ.
+                // A pool's slot: its bytes are compared with DIR's before the program's exec (BeforeGo, below),
+                // and the box emptied and copied afresh when they differ.
                 keepSource = source;
             }
             else if (kept is not null && !ScrubBox()) throw new EngineError($"{Box}: the last job's box could not be emptied");
