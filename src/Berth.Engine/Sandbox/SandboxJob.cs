@@ -177,7 +177,7 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
             {
                 // A pool's slot: the box is made ready (its bytes compared, or copied) while the jail stub joins
                 // the template and drops everything, before the program's exec (StubJail.Options.BeforeGo).
-                _boxReady = () => { Copy(); _kernelAudit.Start(); RegisterSignals(); };
+                _boxReady = () => { Copy(); RegisterSignals(); };
                 return;
             }
             bool spare = Berth.Linux.Processes.NativeThread.SpareCpu();
@@ -375,6 +375,9 @@ public sealed partial class SandboxJob(SandboxOptions o, SandboxSlot slot)
                     FreshIpc = Options.Seccomp is not null,
                     BeforeSpawn = template is null ? () => { BoxCopied(); EnsureBox(); } : BoxCopied,
                     BeforeGo = () => { EnsureBox(); SecureStart(); },
+                    // The kernel audit's window (opening /dev/kmsg walks the printk ring) on the spawning helper's
+                    // time, when there is one; SecureStart's own call is then a no-op, and the helper is joined before the go.
+                    AfterSpawn = _kernelAudit.Start,
                 };
                 if (_compiled is { } hit) _pid = StubJail.LaunchJob(hit.Job, template!, so).InitPid;
                 else if (template is not null && _cacheKey is { } key && Slot.JailCachePath is { } path)

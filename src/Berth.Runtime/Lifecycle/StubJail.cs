@@ -65,6 +65,8 @@ public static unsafe partial class StubJail
         /// it throws, the program is never exec'd, and the exception is Start's.
         /// </summary>
         public Action? BeforeGo { get; init; }
+        /// <summary>Run right after the stub's spawn by the thread that spawned it (a helper on another CPU when there is one), before the go.</summary>
+        public Action? AfterSpawn { get; init; }
         /// <summary>How long the jail may take to get to the program's exec.</summary>
         public TimeSpan SetupTimeout { get; init; } = TimeSpan.FromSeconds(20);
     }
@@ -798,12 +800,17 @@ public static unsafe partial class StubJail
             NativeThread? spawner = null;
             int spawned = -1;
             if (goWrite >= 0 && o.BeforeGo is not null && NativeThread.SpareCpu())
-                spawner = NativeThread.StartElsewhere(() => spawned = JailProgram.Spawn(memfd, fds, o.Name));
+                spawner = NativeThread.StartElsewhere(() =>
+                {
+                    spawned = JailProgram.Spawn(memfd, fds, o.Name);
+                    o.AfterSpawn?.Invoke();
+                });
             else
             {
                 stub = JailProgram.Spawn(memfd, fds, o.Name);
                 Logging.Timing.Mark("jail spawned");
                 CloseChildEnds();
+                o.AfterSpawn?.Invoke();
             }
             // The program waits for its go while the stub works: the caller's last preparations run meanwhile.
             Exception? notGone = null;
