@@ -272,6 +272,8 @@ public sealed class SandboxPoolTests(TestEnvironment env) : IntegrationTest(env)
         try
         {
             Assert.Equal("OK", Status(Run(pool, "cat /box/input", "--box", box).Meta));
+            // Between runs no one but root can reach the kept box through the host's paths (the jail uses its mounts).
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode("/run/berth/sandbox/runs"));
             // Nothing changed the box: the slot keeps it (its image is in the state) for the next run with this DIR.
             Assert.Contains("keep ", File.ReadAllText(state));
             var (m1, r1) = Run(pool, "cat /box/input; stat -c '%U %a' /box/input; echo 7 > /box/input", "--box", box);

@@ -134,6 +134,13 @@ public sealed class SandboxSlot : IDisposable
     public void EnsureDir()
     {
         if (_dirMade && Directory.Exists(Dir)) return;
+        // /run/berth and what is under it, when this makes them: root's alone (0700), as the runtime's state
+        // root is. A jail's processes reach their box and root only through its mounts, never through these
+        // paths, so no one else needs to traverse them (a host process of the sandbox uid could otherwise
+        // write into a box, which a pool slot keeps between runs).
+        const UnixFileMode rootOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+        Directory.CreateDirectory(SandboxRunner.RunsRoot, rootOnly);
+        File.SetUnixFileMode(SandboxRunner.RunsRoot, rootOnly); // also when an earlier berth made it 0755
         Directory.CreateDirectory(Dir);
         File.SetUnixFileMode(Dir, (UnixFileMode)0b111_101_101);
         _dirMade = true;
