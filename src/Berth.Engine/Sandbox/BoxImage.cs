@@ -190,8 +190,7 @@ public sealed class BoxImage(string sourceDir, string source, Dictionary<string,
     {
         if (_sourceBytes.TryGetValue(rel, out var kept)) return kept.Length == size && MappedEquals(path, kept);
         var source = Path.Combine(SourceDir, rel);
-        if (!_keepBytes) return SameBytesSmall(path, source, size);
-        if (_sourceBytesKept + size > KeepLimit) return SameBytes(path, source, size);
+        if (!_keepBytes || _sourceBytesKept + size > KeepLimit) return SameFileBytes(path, source, size);
         var bytes = ReadExactly(source, size);
         if (bytes is null || !MappedEquals(path, bytes)) return false;
         _sourceBytes[rel] = bytes;
@@ -235,40 +234,12 @@ public sealed class BoxImage(string sourceDir, string source, Dictionary<string,
             return LibC.llistxattr(p, null, 0) != 0; // > 0: some; < 0: cannot tell, so not kept
     }
 
-    /// <summary>Reused between a worker's jobs: every job compares its kept box (fresh arrays were ~130 KB of page faults a job).</summary>
-    private const int Chunk = 256 * 1024;
-
-    private static bool SameBytes(string a, string b, long size)
-    {
-        using var fa = File.OpenHandle(a, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-        using var fb = File.OpenHandle(b, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-        if (RandomAccess.GetLength(fa) != size || RandomAccess.GetLength(fb) != size) return false;
-        var ba = System.Buffers.ArrayPool<byte>.Shared.Rent(Chunk);
-        var bb = System.Buffers.ArrayPool<byte>.Shared.Rent(Chunk);
-        try
-        {
-            for (long at = 0; ; )
-            {
-                int na = ReadFull(fa, ba.AsSpan(0, Chunk), at);
-                int nb = ReadFull(fb, bb.AsSpan(0, Chunk), at);
-                if (na != nb || !ba.AsSpan(0, na).SequenceEqual(bb.AsSpan(0, nb))) return false;
-                if (na < Chunk) return at + na == size;
-                at += na;
-            }
-        }
-        finally
-        {
-            System.Buffers.ArrayPool<byte>.Shared.Return(ba);
-            System.Buffers.ArrayPool<byte>.Shared.Return(bb);
-        }
-    }
-
     /// <summary>
-    /// As <see cref="SameBytes(string, string, long)"/> through two 32 KiB buffers on the stack: a one-shot
-    /// process has no pooled arrays to reuse, and this runs on the copy helper, where a mapping (or a
-    /// buffer big enough for malloc to map) would cost the main thread TLB-shootdown IPIs on every unmap.
+    /// The files <paramref name="path"/> and <paramref name="source"/> hold the same <paramref name="size"/> bytes,
+    /// read through two 32 KiB buffers on the stack: no array to fault in or pool, and no mapping (its unmap
+    /// would cost the other threads' CPUs TLB-shootdown IPIs; this may run beside a spawning helper).
     /// </summary>
-    private static unsafe bool SameBytesSmall(string path, string source, long size)
+    private static unsafe bool SameFileBytes(string path, string source, long size)
     {
         const int chunk = 32 << 10;
         byte* a = stackalloc byte[chunk];

@@ -39,25 +39,9 @@ public static class FilterCache
 
     public static Entry? Load(string key)
     {
-        int fd;
-        try { fd = Fd.Open(PathOf(key), Consts.O_RDONLY | Consts.O_NOFOLLOW | Consts.O_CLOEXEC); }
-        catch (LinuxException) { return null; }
-        try
-        {
-            var st = StatX.At(fd, "", "filter cache");
-            if (st.Uid != 0 || (st.Mode & 0x12) != 0 || !st.IsRegular || st.Size > 1 << 20) return null;
-            var data = new byte[st.Size];
-            int n = 0;
-            while (n < data.Length)
-            {
-                int r = Fd.Read(fd, data.AsSpan(n));
-                if (r <= 0) break;
-                n += r;
-            }
-            return n == data.Length ? Parse(data, key) : null;
-        }
-        catch (Exception e) when (e is LinuxException or ArgumentException or IndexOutOfRangeException or DecoderFallbackException) { return null; }
-        finally { Fd.Close(fd); }
+        if (Fd.ReadTrusted(PathOf(key), owner: 0, max: 1 << 20) is not { } data) return null;
+        try { return Parse(data, key); }
+        catch (Exception e) when (e is ArgumentException or IndexOutOfRangeException or DecoderFallbackException) { return null; }
     }
 
     public static void Store(string key, Entry entry)

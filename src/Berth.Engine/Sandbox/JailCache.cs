@@ -69,9 +69,8 @@ internal static class JailCache
     /// <summary>As <see cref="Load(string, string)"/>, trusting files of <paramref name="owner"/> (tests, as their own user).</summary>
     internal static Entry? Load(string path, string key, uint owner)
     {
-        byte[] bytes;
-        try { bytes = ReadAll(path, owner); }
-        catch (LinuxException) { return null; }
+        // What the stub runs as root before it drops everything: only a file its owner wrote and no one else may (as FilterCache's).
+        if (Fd.ReadTrusted(path, owner, 1 << 20) is not { Length: > 0 } bytes) return null;
         try
         {
             using var r = new BinaryReader(new MemoryStream(bytes, writable: false), Encoding.UTF8);
@@ -142,29 +141,5 @@ internal static class JailCache
     {
         w.Write(items.Count);
         foreach (var s in items) w.Write(s);
-    }
-
-    /// <summary>The whole file (a cache entry is some 10 to 20 KiB; 1 MiB at most).</summary>
-    private static unsafe byte[] ReadAll(string path, uint owner)
-    {
-        int fd = Fd.Open(path, Consts.O_RDONLY | Consts.O_NOFOLLOW | Consts.O_CLOEXEC);
-        try
-        {
-            if (!StatX.TryAt(fd, "", out var st, out int err)) throw new LinuxException("stat", path, err);
-            // What the stub runs as root before it drops everything: only a file root wrote and no one else may (as FilterCache's).
-            if (st.Uid != owner || (st.Mode & 0x12 /* 022 */) != 0 || !st.IsRegular) throw new LinuxException("read", path, Consts.EACCES);
-            if (st.Size <= 0 || st.Size > 1 << 20) throw new LinuxException("read", path, Consts.EINVAL);
-            var buf = new byte[st.Size];
-            int got = 0;
-            while (got < buf.Length)
-            {
-                int n = Fd.Read(fd, buf.AsSpan(got));
-                if (n <= 0) break;
-                got += n;
-            }
-            if (got != buf.Length) throw new LinuxException("read", path, 5 /* EIO */);
-            return buf;
-        }
-        finally { Fd.Close(fd); }
     }
 }

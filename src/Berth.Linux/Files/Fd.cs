@@ -62,6 +62,33 @@ public static unsafe class Fd
         }
     }
 
+    /// <summary>
+    /// The whole of a cache file that berth will act on as root (a compiled seccomp filter, a jail's program),
+    /// or null when it is missing, not a regular file, not owned by <paramref name="owner"/>, writable by group
+    /// or others, larger than <paramref name="max"/> bytes, or shorter than its size said.
+    /// </summary>
+    public static byte[]? ReadTrusted(string path, uint owner, int max)
+    {
+        int fd = TryOpen(path, Consts.O_RDONLY | Consts.O_NOFOLLOW);
+        if (fd < 0) return null;
+        try
+        {
+            if (!StatX.TryAt(fd, "", out var st, out _) || st.Uid != owner || (st.Mode & 0x12 /* 022 */) != 0 || !st.IsRegular
+                || st.Size > max) return null;
+            var data = new byte[st.Size];
+            int n = 0;
+            while (n < data.Length)
+            {
+                int r = Read(fd, data.AsSpan(n));
+                if (r <= 0) break;
+                n += r;
+            }
+            return n == data.Length ? data : null;
+        }
+        catch (LinuxException) { return null; }
+        finally { LibC.close(fd); }
+    }
+
     /// <summary>Writes a small control file (cgroup, /proc) in one write(2) call.</summary>
     public static void WriteFile(string path, string content)
     {
